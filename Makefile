@@ -1,0 +1,28 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint release
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Flack on the embedded default (SQLite, one process) at http://127.0.0.1:5000.
+run: $(VENV)/.runtime
+	FLACK_ENV=$${FLACK_ENV:-development} $(BIN)/flask --app flack db upgrade
+	FLACK_ENV=$${FLACK_ENV:-development} exec $(BIN)/python manage.py run
+
+# The whole test suite.
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/python manage.py lint

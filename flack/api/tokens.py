@@ -1,0 +1,29 @@
+"""Tokens: sign in with nickname and password, sign out."""
+
+from ..accounts import sign_out
+from ..auth import basic_auth, issue_token, token_auth
+from ..extensions import db
+from ..presence import mark_seen
+from ..schemas import TokenOut
+from . import bp
+
+
+@bp.post('/tokens')
+@bp.auth_required(basic_auth)
+@bp.output(TokenOut)
+def new_token():
+    """Get a token; a user holding a valid one gets the same one back."""
+    user = basic_auth.current_user
+    token = issue_token(user)
+    db.session.commit()
+    mark_seen(user)
+    return {'token': token}
+
+
+@bp.delete('/tokens')
+@bp.auth_required(token_auth)
+@bp.output({}, status_code=204)
+def revoke_token():
+    """Sign out: the token stops working everywhere, Socket.IO included."""
+    sign_out(token_auth.current_user)
+    return ''

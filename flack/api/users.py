@@ -1,0 +1,57 @@
+"""Users: register, list, read, change."""
+
+from apiflask import abort
+from sqlalchemy import select
+
+from .. import accounts
+from ..auth import token_auth
+from ..extensions import db
+from ..models import User
+from ..schemas import NewUser, UserChanges, UserList, UserOut, UserQuery
+from . import bp
+
+
+@bp.post('/users')
+@bp.input(NewUser, arg_name='fields')
+@bp.output(UserOut, status_code=201, description='The new user; Location has its URL')
+@bp.doc(responses={400: 'Missing field, bad nickname or password, or nickname taken'})
+def new_user(fields):
+    """Register a user."""
+    user = accounts.register(fields['nickname'], fields['password'])
+    return user, 201, {'Location': f'/api/users/{user.id}'}
+
+
+@bp.get('/users')
+@bp.auth_required(token_auth, optional=True)
+@bp.input(UserQuery, location='query', arg_name='query')
+@bp.output(UserList)
+def get_users(query):
+    """List users, by time of last change, then nickname."""
+    statement = select(User).order_by(User.updated_at, User.nickname)
+    if 'online' in query:
+        statement = statement.where(User.online.is_(query['online']))
+    if 'updated_since' in query:
+        statement = statement.where(User.updated_at > query['updated_since'])
+    return {'users': db.session.scalars(statement).all()}
+
+
+@bp.get('/users/<int:id>')
+@bp.auth_required(token_auth, optional=True)
+@bp.output(UserOut)
+def get_user(id):
+    """Read a user."""
+    return db.get_or_404(User, id)
+
+
+@bp.put('/users/<int:id>')
+@bp.auth_required(token_auth)
+@bp.input(UserChanges, arg_name='fields')
+@bp.output({}, status_code=204)
+@bp.doc(responses={400: 'Bad field or nickname taken', 403: 'Another user', 404: 'No such user'})
+def edit_user(id, fields):
+    """Change your nickname or password. A new password revokes your token."""
+    user = db.get_or_404(User, id)
+    if user != token_auth.current_user:
+        abort(403, message='You can only change your own account.')
+    accounts.change(user, **fields)
+    return ''

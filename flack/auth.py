@@ -1,0 +1,92 @@
+"""Who is calling: Basic auth to obtain a token, Bearer tokens for the rest.
+
+The server keeps only a SHA-256 hash of each token, plus a random salt from
+which the token is derived with the secret key (HMAC). A leaked database
+therefore yields no usable token, yet a user who asks for a token while
+holding a valid one gets that same token back, as the original API did.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from apiflask import HTTPBasicAuth, HTTPTokenAuth, abort
+from flask import current_app
+from sqlalchemy import select
+
+from .extensions import db
+from .models import User
+from .presence import mark_seen
+
+# Never "Basic": a Basic challenge makes browsers pop up a login dialog.
+CHALLENGE = 'Bearer realm="Authentication Required"'
+# Real tokens are 43 characters; anything far longer is not worth hashing.
+LONGEST_TOKEN = 256
+
+basic_auth = HTTPBasicAuth(description='nickname:password, only to obtain a token')
+token_auth = HTTPTokenAuth(scheme='Bearer', description='A token from POST /api/tokens')
+
+
+def _hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _derive(user, salt):
+    key = current_app.config['SECRET_KEY'].encode()
+    digest = hmac.new(key, f'flack-token:{user.id}:{salt}'.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b'=').decode()
+
+
+def issue_token(user):
+    """Return the user's token, creating one if they hold none.
+
+    The caller commits the session.
+    """
+    if user.token_salt is not None:
+        token = _derive(user, user.token_salt)
+        if hmac.compare_digest(_hash(token), user.token_hash or ''):
+            return token
+    user.token_salt = secrets.token_hex(32)
+    token = _derive(user, user.token_salt)
+    user.token_hash = _hash(token)
+    return token
+
+
+def revoke_token(user):
+    """Make the user's token stop working. The caller commits the session."""
+    user.token_hash = None
+    user.token_salt = None
+
+
+def user_for_token(token):
+    """The user holding ``token``, or None."""
+    if not isinstance(token, str) or not token or len(token) > LONGEST_TOKEN:
+        return None
+    return db.session.scalar(select(User).where(User.token_hash == _hash(token)))
+
+
+@basic_auth.verify_password
+def verify_password(nickname, password):
+    if not nickname or not password:
+        return None
+    user = db.session.scalar(select(User).where(User.nickname == nickname))
+    if user is None or not user.check_password(password):
+        return None
+    return user
+
+
+@token_auth.verify_token
+def verify_token(token):
+    """Resolve the Bearer token; an absent token is anonymous, a bad one a 401.
+
+    Routes with an optional token still reject a token that does not work,
+    so a client learns at once that it has to sign in again.
+    """
+    if not token:
+        return None
+    user = user_for_token(token)
+    if user is None:
+        abort(401, message='The token is not valid.')
+    mark_seen(user)
+    return user

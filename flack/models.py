@@ -1,0 +1,69 @@
+"""The two things Flack stores: users and their messages."""
+
+import time
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+
+def timestamp():
+    """The current time as integer Unix seconds, the API's time format."""
+    return int(time.time())
+
+
+class User(db.Model):
+    __tablename__ = 'users'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nickname: Mapped[str] = mapped_column(String(32), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    # Only a hash of the current token is stored; the salt lets the server
+    # derive the same token again for a user who asks while it is valid.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_salt: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
+    # Bumped by every change clients should see; a bump is what broadcasts.
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=timestamp, index=True)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
+    online: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+    messages: Mapped[list['Message']] = relationship(back_populates='user', lazy='dynamic')
+
+    def set_password(self, password):
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password):
+        return check_password_hash(self.password_hash, password)
+
+    def touch(self):
+        """Record a change that clients should hear about."""
+        self.updated_at = timestamp()
+
+    def __repr__(self):
+        return f'<User {self.id} {self.nickname!r}>'
+
+
+class Message(db.Model):
+    __tablename__ = 'messages'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(ForeignKey('users.id'), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=timestamp, index=True)
+    # Set while link previews are still to be fetched, so that previews lost
+    # to a crash or an unreachable queue are found and redone later.
+    previews_pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+    user: Mapped[User] = relationship(back_populates='messages')
+
+    def touch(self):
+        """Record a change that clients should hear about."""
+        self.updated_at = timestamp()
+
+    def __repr__(self):
+        return f'<Message {self.id} by {self.user_id}>'

@@ -1,0 +1,139 @@
+"""Who is online.
+
+A user is online after an authenticated request or a ``ping_user`` and goes
+offline after ``PRESENCE_TIMEOUT`` seconds of silence, or when their last
+Socket.IO connection closes. Activity is recorded in a presence store (in
+memory here, Redis when scaled) so that requests write no database row; the
+row changes, and a ``User`` event goes out, only when ``online`` flips. The
+store decides each flip atomically, so each one is announced exactly once.
+"""
+
+import threading
+import time
+from collections import defaultdict
+
+from flask import current_app
+from sqlalchemy import select
+
+from .extensions import db
+from .models import User
+
+
+class MemoryPresenceStore:
+    """Presence bookkeeping for a single process (embedded mode)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._state = {}
+        self._last_seen = {}
+        self._user_of_connection = {}
+        self._connections = defaultdict(set)
+
+    def claim_online(self, user_id, now):
+        """Record activity; True if this call turned the user online."""
+        with self._lock:
+            self._last_seen[user_id] = now
+            return self._flip(user_id, 'online')
+
+    def claim_offline(self, user_id):
+        """True if this call turned the user offline.
+
+        A user the store has never heard of counts as online, so that flags
+        left in the database by an earlier run are cleared too.
+        """
+        with self._lock:
+            return self._flip(user_id, 'offline')
+
+    def _flip(self, user_id, state):
+        previous = self._state.get(user_id)
+        self._state[user_id] = state
+        return previous != state
+
+    def last_seen(self, user_id):
+        with self._lock:
+            return self._last_seen.get(user_id)
+
+    def add_connection(self, user_id, sid):
+        with self._lock:
+            self._user_of_connection[sid] = user_id
+            self._connections[user_id].add(sid)
+
+    def remove_connection(self, sid):
+        """Forget ``sid``; return (its user id, whether it was their last)."""
+        with self._lock:
+            user_id = self._user_of_connection.pop(sid, None)
+            if user_id is None:
+                return None, False
+            connections = self._connections[user_id]
+            connections.discard(sid)
+            if connections:
+                return user_id, False
+            del self._connections[user_id]
+            return user_id, True
+
+    def user_of_connection(self, sid):
+        with self._lock:
+            return self._user_of_connection.get(sid)
+
+    def connections_of(self, user_id):
+        with self._lock:
+            return set(self._connections.get(user_id, ()))
+
+
+def _store():
+    return current_app.extensions['flack.presence']
+
+
+def mark_seen(user):
+    """Record activity by ``user``; if that brings them online, say so."""
+    now = int(time.time())
+    if _store().claim_online(user.id, now) and not user.online:
+        user.online = True
+        user.last_seen_at = now
+        user.touch()
+        db.session.commit()
+
+
+def mark_offline(user):
+    """Take ``user`` offline now, announcing it if they were online."""
+    if _store().claim_offline(user.id) and user.online:
+        user.online = False
+        user.last_seen_at = _store().last_seen(user.id) or user.last_seen_at
+        user.touch()
+        db.session.commit()
+
+
+def connect(user, sid):
+    """Link the Socket.IO connection ``sid`` to ``user`` and mark them seen."""
+    _store().add_connection(user.id, sid)
+    mark_seen(user)
+
+
+def disconnect(sid):
+    """Forget ``sid``; a user whose last connection closed goes offline."""
+    user_id, was_last = _store().remove_connection(sid)
+    if was_last:
+        user = db.session.get(User, user_id)
+        if user is not None:
+            mark_offline(user)
+
+
+def user_of_connection(sid):
+    """The user linked to the Socket.IO connection ``sid``, or None."""
+    user_id = _store().user_of_connection(sid)
+    return None if user_id is None else db.session.get(User, user_id)
+
+
+def connections_of(user):
+    """The Socket.IO connection ids linked to ``user``."""
+    return _store().connections_of(user.id)
+
+
+def sweep(now=None):
+    """Take offline every online user silent for longer than the timeout."""
+    now = time.time() if now is None else now
+    cutoff = now - current_app.config['PRESENCE_TIMEOUT']
+    for user in db.session.scalars(select(User).where(User.online.is_(True))).all():
+        last_seen = _store().last_seen(user.id) or user.last_seen_at
+        if last_seen < cutoff:
+            mark_offline(user)

@@ -1,0 +1,150 @@
+"""Request and response schemas: they validate input and describe the API.
+
+The same classes produce the OpenAPI document at ``/api/openapi.json``.
+"""
+
+from apiflask import Schema
+from apiflask.fields import Boolean, Float, Integer, List, Method, Nested, String
+from apiflask.validators import Length, Range
+from flask import current_app
+from marshmallow import EXCLUDE, ValidationError, validates
+
+# Ids and timestamps must fit the database's 64-bit integers; larger values
+# would overflow the driver instead of simply matching nothing.
+LARGEST_ID = 2**63 - 1
+
+
+class InputSchema(Schema):
+    class Meta:
+        # Clients written for the original API may send fields we ignore.
+        unknown = EXCLUDE
+
+
+def _check_password_length(value):
+    minimum = current_app.config['PASSWORD_MIN_LENGTH']
+    if len(value) < minimum:
+        raise ValidationError(f'Must be at least {minimum} characters long.')
+
+
+def _check_nickname(value):
+    if value != value.strip():
+        raise ValidationError('Must not start or end with white space.')
+
+
+class NewUser(InputSchema):
+    nickname = String(required=True, validate=Length(1, 32), metadata={'example': 'susan'})
+    password = String(
+        required=True,
+        load_only=True,
+        validate=Length(max=128),
+        metadata={'description': 'At least PASSWORD_MIN_LENGTH (default 8) characters.'},
+    )
+
+    @validates('nickname')
+    def validate_nickname(self, value, data_key):
+        _check_nickname(value)
+
+    @validates('password')
+    def validate_password(self, value, data_key):
+        _check_password_length(value)
+
+
+class UserChanges(InputSchema):
+    nickname = String(validate=Length(1, 32))
+    password = String(load_only=True, validate=Length(max=128))
+
+    @validates('nickname')
+    def validate_nickname(self, value, data_key):
+        _check_nickname(value)
+
+    @validates('password')
+    def validate_password(self, value, data_key):
+        _check_password_length(value)
+
+
+class UserOut(Schema):
+    id = Integer()
+    nickname = String()
+    created_at = Integer()
+    updated_at = Integer()
+    last_seen_at = Integer()
+    online = Boolean()
+    _links = Method('user_links', data_key='_links', dump_only=True)
+
+    def user_links(self, user):
+        return {
+            'self': f'/api/users/{user.id}',
+            'messages': f'/api/messages?user_id={user.id}',
+            'tokens': '/api/tokens',
+        }
+
+
+class UserList(Schema):
+    users = List(Nested(UserOut))
+
+
+class UserQuery(InputSchema):
+    online = Boolean(metadata={'description': '1 for online users only, 0 for offline only.'})
+    updated_since = Integer(
+        validate=Range(0, LARGEST_ID),
+        metadata={'description': 'Only users whose updated_at is later than this Unix time.'},
+    )
+
+
+class TokenOut(Schema):
+    token = String()
+
+
+class MessageSource(InputSchema):
+    source = String(
+        required=True,
+        metadata={'description': 'Markdown. Longer than MAX_MESSAGE_LENGTH characters is a 413.'},
+    )
+
+    @validates('source')
+    def validate_source(self, value, data_key):
+        if not value.strip():
+            raise ValidationError('Must not be empty.')
+
+
+class MessageOut(Schema):
+    id = Integer()
+    source = String()
+    html = String()
+    user_id = Integer()
+    created_at = Integer()
+    updated_at = Integer()
+    _links = Method('message_links', data_key='_links', dump_only=True)
+
+    def message_links(self, message):
+        return {'self': f'/api/messages/{message.id}', 'user': f'/api/users/{message.user_id}'}
+
+
+class MessageList(Schema):
+    messages = List(Nested(MessageOut))
+
+
+class MessageQuery(InputSchema):
+    updated_since = Integer(
+        validate=Range(0, LARGEST_ID),
+        metadata={'description': 'Only messages whose updated_at is later than this Unix time.'},
+    )
+    user_id = Integer(validate=Range(0, LARGEST_ID), metadata={'description': "Only this user's messages."})
+    limit = Integer(
+        validate=Range(1, 500),
+        metadata={'description': 'Page size (default 100); pages are ordered by id, newest last.'},
+    )
+    before = Integer(
+        validate=Range(0, LARGEST_ID),
+        metadata={'description': 'Page of messages with an id lower than this one.'},
+    )
+
+
+class Health(Schema):
+    status = String(metadata={'description': 'ok, or unavailable'})
+    database = String()
+    redis = String()
+
+
+class Stats(Schema):
+    requests_per_second = Float()

@@ -1,0 +1,39 @@
+"""Requests per second, averaged over the last ``REQUEST_STATS_WINDOW`` seconds."""
+
+import threading
+import time
+from collections import Counter
+
+from flask import current_app
+
+
+class MemoryRequestCounter:
+    """Counts the requests of one process in one-second buckets (embedded mode)."""
+
+    def __init__(self, window):
+        self.window = window
+        self._lock = threading.Lock()
+        self._buckets = Counter()
+
+    def record(self, now):
+        second = int(now)
+        with self._lock:
+            self._buckets[second] += 1
+            if len(self._buckets) > 2 * self.window:
+                for old in [s for s in self._buckets if s <= second - self.window]:
+                    del self._buckets[old]
+
+    def rate(self, now):
+        """Average requests per second over the window ending now."""
+        second = int(now)
+        with self._lock:
+            total = sum(n for s, n in self._buckets.items() if second - self.window < s <= second)
+        return total / self.window
+
+
+def record_request():
+    current_app.extensions['flack.stats'].record(time.time())
+
+
+def requests_per_second():
+    return current_app.extensions['flack.stats'].rate(time.time())

@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Flack's command line: run, db, test, lint (``python manage.py --help``)."""
+
+import os
+import subprocess
+import sys
+
+import click
+from flask.cli import FlaskGroup
+
+from flack import create_app
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+@click.group(cls=FlaskGroup, create_app=create_app)
+def cli():
+    """Flack, a real-time chat service."""
+
+
+@cli.command('run')
+@click.option('--host', default='127.0.0.1', show_default=True, help='Address to listen on.')
+@click.option('--port', type=int, help='Port (default: $PORT, else 5000).')
+def run(host, port):
+    """Serve Flack with gunicorn, as the Procfile's web process does."""
+    from flask import current_app
+
+    port = port or current_app.config['PORT']
+    command = ['gunicorn', '--config', 'gunicorn.conf.py', '--bind', f'{host}:{port}', 'flack.wsgi:app']
+    os.chdir(ROOT)
+    os.execvp(command[0], command)
+
+
+@cli.command('test', context_settings={'ignore_unknown_options': True})
+@click.argument('pytest_args', nargs=-1, type=click.UNPROCESSED)
+def test(pytest_args):
+    """Run the test suite (arguments go to pytest)."""
+    sys.exit(subprocess.call([sys.executable, '-m', 'pytest', *pytest_args], cwd=ROOT))
+
+
+@cli.command('lint')
+def lint():
+    """Check style with ruff."""
+    checks = [['ruff', 'check', '.'], ['ruff', 'format', '--check', '.']]
+    sys.exit(max(subprocess.call([sys.executable, '-m', *check], cwd=ROOT) for check in checks))
+
+
+if __name__ == '__main__':
+    cli()

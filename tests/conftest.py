@@ -1,0 +1,134 @@
+"""Fixtures: an app on a fresh SQLite file, clients, and signed-in users."""
+
+import base64
+from dataclasses import dataclass
+
+import pytest
+
+from flack import create_app
+from flack.extensions import db, socketio
+from flack.models import Message, User
+
+
+def make_environ(tmp_path, **overrides):
+    """Environment variables for an embedded Flack on its own SQLite file."""
+    environ = {
+        'FLACK_ENV': 'testing',
+        'SECRET_KEY': 'test-secret-key',
+        'DATABASE_URL': f'sqlite:///{tmp_path / "flack.sqlite"}',
+        'LOG_LEVEL': 'WARNING',
+    }
+    environ.update({key: str(value) for key, value in overrides.items()})
+    return environ
+
+
+@pytest.fixture
+def app_factory(tmp_path):
+    """Make apps with settings of the test's choosing, all on one database."""
+    made = []
+
+    def make(**settings):
+        app = create_app(make_environ(tmp_path, **settings))
+        with app.app_context():
+            db.create_all()
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory):
+    return app_factory()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def basic_auth(nickname, password):
+    credentials = base64.b64encode(f'{nickname}:{password}'.encode()).decode()
+    return {'Authorization': f'Basic {credentials}'}
+
+
+def bearer(token):
+    return {'Authorization': f'Bearer {token}'}
+
+
+@dataclass
+class SignedIn:
+    """A registered user with a token, as a client would hold them."""
+
+    id: int
+    nickname: str
+    password: str
+    token: str
+
+    @property
+    def headers(self):
+        return bearer(self.token)
+
+
+class Accounts:
+    """Registers users and signs them in through the API."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, nickname, password='correct horse'):
+        response = self.client.post('/api/users', json={'nickname': nickname, 'password': password})
+        assert response.status_code == 201, response.json
+        return response.json
+
+    def sign_in(self, nickname, password='correct horse'):
+        response = self.client.post('/api/tokens', headers=basic_auth(nickname, password))
+        assert response.status_code == 200, response.json
+        return response.json['token']
+
+    def new(self, nickname, password='correct horse'):
+        user = self.register(nickname, password)
+        return SignedIn(user['id'], nickname, password, self.sign_in(nickname, password))
+
+
+@pytest.fixture
+def accounts(client):
+    return Accounts(client)
+
+
+@pytest.fixture
+def susan(accounts):
+    return accounts.new('susan')
+
+
+@pytest.fixture
+def david(accounts):
+    return accounts.new('david')
+
+
+def stored_counts(app):
+    """How many users and messages are stored, and a digest of their rows."""
+    with app.app_context():
+        users = db.session.query(User.id, User.nickname, User.password_hash, User.token_hash).all()
+        messages = db.session.query(Message.id, Message.source, Message.html, Message.updated_at).all()
+        return sorted(users), sorted(messages)
+
+
+@pytest.fixture
+def socket_client(app):
+    """Make Flask-SocketIO test clients; each is disconnected afterwards."""
+    made = []
+
+    def connect(auth=None):
+        test_client = socketio.test_client(app, auth=auth)
+        made.append(test_client)
+        return test_client
+
+    yield connect
+    for test_client in made:
+        if test_client.is_connected():
+            test_client.disconnect()

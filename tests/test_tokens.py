@@ -1,0 +1,91 @@
+"""The tokens rows of the API contract."""
+
+from flack.extensions import db
+from flack.models import User
+
+from .conftest import basic_auth, bearer
+
+
+def test_signing_in_gives_a_long_random_token(client, accounts):
+    accounts.register('susan')
+
+    response = client.post('/api/tokens', headers=basic_auth('susan', 'correct horse'))
+
+    assert response.status_code == 200
+    assert set(response.json) == {'token'}
+    assert len(response.json['token']) >= 43  # 32 bytes, base64
+
+
+def test_signing_in_again_gives_the_same_token(client, susan):
+    response = client.post('/api/tokens', headers=basic_auth('susan', susan.password))
+
+    assert response.json['token'] == susan.token
+
+
+def test_the_server_stores_only_a_hash_of_the_token(app, susan):
+    with app.app_context():
+        user = db.session.get(User, susan.id)
+        stored = [str(value) for value in (user.token_hash, user.token_salt, user.password_hash)]
+
+    assert all(susan.token not in value for value in stored)
+
+
+def test_a_wrong_password_is_a_401_with_the_bearer_challenge(client, accounts):
+    accounts.register('susan')
+
+    response = client.post('/api/tokens', headers=basic_auth('susan', 'wrong password'))
+
+    assert response.status_code == 401
+    assert response.headers['WWW-Authenticate'] == 'Bearer realm="Authentication Required"'
+    assert response.json['error'] == 'authentication required'
+
+
+def test_an_unknown_nickname_is_a_401(client):
+    assert client.post('/api/tokens', headers=basic_auth('nobody', 'correct horse')).status_code == 401
+
+
+def test_asking_for_a_token_without_credentials_is_a_401(client):
+    response = client.post('/api/tokens')
+
+    assert response.status_code == 401
+    assert response.headers['WWW-Authenticate'] == 'Bearer realm="Authentication Required"'
+
+
+def test_a_token_is_not_accepted_in_place_of_basic_auth(client, susan):
+    assert client.post('/api/tokens', headers=susan.headers).status_code == 401
+
+
+def test_basic_auth_is_not_accepted_in_place_of_a_token(client, susan):
+    response = client.post('/api/messages', json={'source': 'hi'}, headers=basic_auth('susan', susan.password))
+
+    assert response.status_code == 401
+
+
+def test_revoking_a_token_makes_it_stop_working(client, susan):
+    response = client.delete('/api/tokens', headers=susan.headers)
+
+    assert response.status_code == 204
+    assert client.get('/api/users', headers=susan.headers).status_code == 401
+    assert client.post('/api/messages', json={'source': 'hi'}, headers=susan.headers).status_code == 401
+
+
+def test_signing_in_after_revoking_gives_a_new_token(client, susan):
+    client.delete('/api/tokens', headers=susan.headers)
+
+    token = client.post('/api/tokens', headers=basic_auth('susan', susan.password)).json['token']
+
+    assert token != susan.token
+    assert client.get('/api/users', headers=bearer(token)).status_code == 200
+
+
+def test_revoking_without_a_token_is_a_401(client):
+    response = client.delete('/api/tokens')
+
+    assert response.status_code == 401
+    assert response.headers['WWW-Authenticate'] == 'Bearer realm="Authentication Required"'
+
+
+def test_signing_out_takes_the_user_offline(client, susan):
+    client.delete('/api/tokens', headers=susan.headers)
+
+    assert client.get(f'/api/users/{susan.id}').json['online'] is False

@@ -19,7 +19,8 @@ worker_class = settings['async_mode']
 workers = settings['workers']
 if workers < settings['requested_workers']:
     logging.getLogger('gunicorn.error').warning(
-        'event=web_concurrency_reduced requested=%s used=1 reason="needs REDIS_URL and SOCKETIO_TRANSPORTS=websocket"',
+        'event=web_concurrency_reduced requested=%s used=1 '
+        'reason="needs REDIS_URL and SOCKETIO_TRANSPORTS=websocket"',
         settings['requested_workers'],
     )
 # Every chat client holds a connection open; gunicorn's default of 1000

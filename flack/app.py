@@ -9,8 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
-from . import broadcast, events  # noqa: F401  (their handlers register on import)
-from . import green
+from . import broadcast, events, green  # noqa: F401  (their handlers register on import)
 from .api import bp as api_bp
 from .api import errors
 from .background import InProcessWork
@@ -25,11 +24,13 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / 'migrations'
 
 
 class IdConverter(IntegerConverter):
-    """``<int:id>`` limited to what the database can hold: larger is a 404."""
+    """``<int:id>`` limited to what the database can hold: longer is a 404.
 
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault('max', 2**63 - 1)
-        super().__init__(map, *args, **kwargs)
+    The limit is in the pattern, not a ``max``: a value refused after
+    matching makes Werkzeug answer other methods with 405 instead of 404.
+    """
+
+    regex = r'\d{1,18}'
 
 
 def build_app(environ=None):

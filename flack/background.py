@@ -53,5 +53,7 @@ class InProcessWork:
                 log.exception('event=background_job_failed job=%s', job.__name__)
                 db.session.rollback()
             finally:
-                log.debug('event=background_job job=%s seconds=%.3f', job.__name__, time.monotonic() - started)
+                log.debug(
+                    'event=background_job job=%s seconds=%.3f', job.__name__, time.monotonic() - started
+                )
         return None

@@ -1,12 +1,12 @@
 """Every committed change to a user or a message is pushed to all clients.
 
-Session events collect the objects a transaction created or whose
-``updated_at`` it bumped, serialize them while their state is at hand, and
+Session events collect the objects a transaction created or touched
+(``Broadcast.touch``), serialize them while their state is at hand, and
 emit ``updated_model`` only once the transaction has committed, so that
 clients never hear of a change that was rolled back.
 """
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .extensions import socketio
@@ -17,18 +17,12 @@ SCHEMAS = {User: UserOut(), Message: MessageOut()}
 PENDING_KEY = 'flack.updated_models'
 
 
-def _changed(obj, session):
-    if obj in session.new:
-        return True
-    return inspect(obj).attrs.updated_at.history.has_changes()
-
-
 @event.listens_for(Session, 'after_flush')
 def _collect(session, flush_context):
     pending = session.info.setdefault(PENDING_KEY, {})
     for obj in list(session.new) + list(session.dirty):
         schema = SCHEMAS.get(type(obj))
-        if schema is not None and _changed(obj, session):
+        if schema is not None and (obj.take_touched() or obj in session.new):
             pending[(type(obj).__name__, obj.id)] = schema.dump(obj)
 
 

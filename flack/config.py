@@ -77,7 +77,7 @@ def _database_url(environ):
         return None
     # PaaS add-ons hand out postgres://, which SQLAlchemy 1.4+ no longer accepts.
     if url.startswith('postgres://'):
-        url = 'postgresql://' + url[len('postgres://'):]
+        url = 'postgresql://' + url[len('postgres://') :]
     if '://' not in url:
         raise ConfigError('DATABASE_URL is not a database URL')
     return url
@@ -128,7 +128,9 @@ def load_settings(instance_path, environ=None):
         'LINK_PREVIEWS_ALLOW_PRIVATE': _flag(environ, 'LINK_PREVIEWS_ALLOW_PRIVATE', False),
         'LINK_PREVIEW_TIMEOUT': _number(environ, 'LINK_PREVIEW_TIMEOUT', 5.0),
         'RATELIMIT_ENABLED': _flag(environ, 'RATELIMIT_ENABLED', True),
-        'LOG_LEVEL': (environ.get('LOG_LEVEL') or ('DEBUG' if environment == 'development' else 'INFO')).upper(),
+        'LOG_LEVEL': (
+            environ.get('LOG_LEVEL') or ('DEBUG' if environment == 'development' else 'INFO')
+        ).upper(),
     }
 
 

@@ -14,7 +14,22 @@ def timestamp():
     return int(time.time())
 
 
-class User(db.Model):
+class Broadcast:
+    """Models whose changes every client hears of (see flack.broadcast)."""
+
+    def touch(self):
+        """Record a change that clients should hear about."""
+        self.updated_at = timestamp()
+        # Read by the broadcast hook: comparing updated_at cannot tell two
+        # changes apart within one second.
+        self._touched = True
+
+    def take_touched(self):
+        touched, self._touched = getattr(self, '_touched', False), False
+        return touched
+
+
+class User(Broadcast, db.Model):
     __tablename__ = 'users'
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -25,7 +40,7 @@ class User(db.Model):
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     token_salt: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
-    # Bumped by every change clients should see; a bump is what broadcasts.
+    # Bumped by touch(), with every change clients should see.
     updated_at: Mapped[int] = mapped_column(BigInteger, default=timestamp, index=True)
     last_seen_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
     online: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
@@ -38,15 +53,11 @@ class User(db.Model):
     def check_password(self, password):
         return check_password_hash(self.password_hash, password)
 
-    def touch(self):
-        """Record a change that clients should hear about."""
-        self.updated_at = timestamp()
-
     def __repr__(self):
         return f'<User {self.id} {self.nickname!r}>'
 
 
-class Message(db.Model):
+class Message(Broadcast, db.Model):
     __tablename__ = 'messages'
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -60,10 +71,6 @@ class Message(db.Model):
     previews_pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     user: Mapped[User] = relationship(back_populates='messages')
-
-    def touch(self):
-        """Record a change that clients should hear about."""
-        self.updated_at = timestamp()
 
     def __repr__(self):
         return f'<Message {self.id} by {self.user_id}>'

@@ -9,6 +9,8 @@ from flack import create_app
 from flack.extensions import db, socketio
 from flack.models import Message, User
 
+from .pages import serve  # noqa: F401  (a fixture)
+
 
 def make_environ(tmp_path, **overrides):
     """Environment variables for an embedded Flack on its own SQLite file."""

@@ -26,7 +26,9 @@ def _age(app, message_id, seconds):
     """Make a stored message look ``seconds`` old."""
     with app.app_context():
         then = int(time.time()) - seconds
-        db.session.execute(db.update(Message).where(Message.id == message_id).values(created_at=then, updated_at=then))
+        db.session.execute(
+            db.update(Message).where(Message.id == message_id).values(created_at=then, updated_at=then)
+        )
         db.session.commit()
 
 
@@ -153,7 +155,9 @@ def test_reading_a_missing_message_is_a_404(client):
 def test_editing_your_message_renders_it_again(client, susan, post):
     message = post(susan, 'hello')
 
-    response = client.put(f'/api/messages/{message["id"]}', json={'source': 'hello **again**'}, headers=susan.headers)
+    response = client.put(
+        f'/api/messages/{message["id"]}', json={'source': 'hello **again**'}, headers=susan.headers
+    )
 
     assert response.status_code == 204
     edited = client.get(f'/api/messages/{message["id"]}').json

@@ -56,7 +56,9 @@ def test_a_token_is_not_accepted_in_place_of_basic_auth(client, susan):
 
 
 def test_basic_auth_is_not_accepted_in_place_of_a_token(client, susan):
-    response = client.post('/api/messages', json={'source': 'hi'}, headers=basic_auth('susan', susan.password))
+    response = client.post(
+        '/api/messages', json={'source': 'hi'}, headers=basic_auth('susan', susan.password)
+    )
 
     assert response.status_code == 401
 

@@ -39,7 +39,16 @@ def test_registering_answers_201_with_the_user_and_its_location(client):
         {'nickname': 'susan', 'password': 'short'},
         {'nickname': 'susan', 'password': 'x' * 129},
     ],
-    ids=['no-nickname', 'no-password', 'empty', 'nickname-0', 'nickname-33', 'padded', 'password-5', 'password-129'],
+    ids=[
+        'no-nickname',
+        'no-password',
+        'empty',
+        'nickname-0',
+        'nickname-33',
+        'padded',
+        'password-5',
+        'password-129',
+    ],
 )
 def test_registering_with_a_bad_field_is_a_400(client, body):
     response = client.post('/api/users', json=body)
@@ -52,7 +61,9 @@ def test_registering_with_a_bad_field_is_a_400(client, body):
 
 def test_nicknames_of_1_and_32_characters_are_accepted(client):
     assert client.post('/api/users', json={'nickname': 'a', 'password': 'correct horse'}).status_code == 201
-    assert client.post('/api/users', json={'nickname': 'b' * 32, 'password': 'correct horse'}).status_code == 201
+    assert (
+        client.post('/api/users', json={'nickname': 'b' * 32, 'password': 'correct horse'}).status_code == 201
+    )
 
 
 def test_registering_a_taken_nickname_is_a_400(client, accounts):
@@ -152,7 +163,9 @@ def test_changing_your_nickname(client, susan):
 
 
 def test_changing_your_password_revokes_your_token(client, susan):
-    response = client.put(f'/api/users/{susan.id}', json={'password': 'a new password'}, headers=susan.headers)
+    response = client.put(
+        f'/api/users/{susan.id}', json={'password': 'a new password'}, headers=susan.headers
+    )
 
     assert response.status_code == 204
     assert client.get('/api/users', headers=susan.headers).status_code == 401

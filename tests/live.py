@@ -1,0 +1,100 @@
+"""Running Flack for real: the Procfile's commands on a free loopback port."""
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+# A loop that waits for something the server does in the background gives
+# up after this long; it normally ends within a fraction of it.
+PATIENCE = 20
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def procfile_commands():
+    """The Procfile's process types and their command lines."""
+    commands = {}
+    for line in (ROOT / 'Procfile').read_text().splitlines():
+        if line.strip() and not line.startswith('#'):
+            name, command = line.split(':', 1)
+            commands[name.strip()] = command.strip()
+    return commands
+
+
+def wait_for(condition, what, patience=PATIENCE):
+    """Poll ``condition`` until it returns something true; fail after ``patience``."""
+    deadline = time.monotonic() + patience
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f'gave up waiting for {what}')
+        time.sleep(0.05)
+
+
+class LiveFlack:
+    """The release and web processes of the Procfile, run as the platform would."""
+
+    def __init__(self, tmp_path, **settings):
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        self.log = tmp_path / f'web-{self.port}.log'
+        self.environ = {
+            # The command search path is not a setting; the virtual
+            # environment's bin comes first, as on a platform's slug.
+            'PATH': f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}',
+            'SECRET_KEY': 'live-test-secret',
+            'PORT': str(self.port),
+            'DATABASE_URL': f'sqlite:///{tmp_path / "live.sqlite"}',
+            **{key: str(value) for key, value in settings.items()},
+        }
+        self.process = None
+
+    def run(self, process_type, **kwargs):
+        command = shlex.split(procfile_commands()[process_type].replace('$PORT', self.environ['PORT']))
+        return subprocess.run(command, cwd=ROOT, env=self.environ, check=True, **kwargs)
+
+    def start(self):
+        self.run('release', capture_output=True)
+        command = shlex.split(procfile_commands()['web'].replace('$PORT', self.environ['PORT']))
+        with open(self.log, 'wb') as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.environ, stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_for(self._healthy, f'the web process on port {self.port}')
+        return self
+
+    def _healthy(self):
+        if self.process.poll() is not None:
+            raise AssertionError(f'the web process exited:\n{self.log.read_text()}')
+        try:
+            return requests.get(f'{self.url}/healthz', timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,62 @@
+"""Settings from the environment, checked at start-up."""
+
+import pytest
+
+from flack.config import ConfigError, load_settings, load_web_server_settings
+
+
+def test_defaults_are_the_embedded_mode_on_sqlite(tmp_path):
+    settings = load_settings(tmp_path, {'SECRET_KEY': 'k'})
+
+    assert settings['FLACK_ENV'] == 'production'
+    assert settings['SQLALCHEMY_DATABASE_URI'] == f'sqlite:///{tmp_path / "flack.sqlite"}'
+    assert settings['REDIS_URL'] is None
+    assert settings['PRESENCE_TIMEOUT'] == 60
+    assert settings['REQUEST_STATS_WINDOW'] == 15
+    assert settings['MAX_MESSAGE_LENGTH'] == 65536
+    assert settings['LINK_PREVIEWS'] is True
+    assert settings['LINK_PREVIEWS_ALLOW_PRIVATE'] is False
+
+
+def test_production_requires_a_secret_key(tmp_path):
+    with pytest.raises(ConfigError, match='SECRET_KEY'):
+        load_settings(tmp_path, {})
+
+
+def test_development_keeps_a_generated_secret_key_across_restarts(tmp_path):
+    first = load_settings(tmp_path, {'FLACK_ENV': 'development'})['SECRET_KEY']
+    second = load_settings(tmp_path, {'FLACK_ENV': 'development'})['SECRET_KEY']
+
+    assert first == second and len(first) >= 32
+
+
+def test_a_postgres_url_is_rewritten_for_sqlalchemy(tmp_path):
+    settings = load_settings(tmp_path, {'SECRET_KEY': 'k', 'DATABASE_URL': 'postgres://u:p@db/flack'})
+
+    assert settings['SQLALCHEMY_DATABASE_URI'] == 'postgresql://u:p@db/flack'
+
+
+@pytest.mark.parametrize(
+    ('name', 'value'),
+    [
+        ('PRESENCE_TIMEOUT', 'soon'),
+        ('PORT', '0'),
+        ('MAX_MESSAGE_LENGTH', '1.5'),
+        ('LINK_PREVIEWS', 'maybe'),
+        ('LINK_PREVIEW_TIMEOUT', '-1'),
+        ('FLACK_ENV', 'staging'),
+        ('ASYNC_MODE', 'asyncio'),
+        ('REDIS_URL', 'http://localhost'),
+        ('DATABASE_URL', 'not a url'),
+        ('SOCKETIO_TRANSPORTS', 'carrier-pigeon'),
+    ],
+)
+def test_a_malformed_setting_is_an_error_naming_the_variable(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings(tmp_path, {'SECRET_KEY': 'k', name: value})
+
+
+def test_one_web_worker_unless_redis_and_websocket_only():
+    assert load_web_server_settings({'WEB_CONCURRENCY': '4'})['workers'] == 1
+    scaled = {'WEB_CONCURRENCY': '4', 'REDIS_URL': 'redis://localhost', 'SOCKETIO_TRANSPORTS': 'websocket'}
+    assert load_web_server_settings(scaled)['workers'] == 4

@@ -1,0 +1,183 @@
+"""Socket.IO handlers, through Flask-SocketIO's test client."""
+
+from .conftest import basic_auth
+
+
+def _models(socket, class_name):
+    """The ``updated_model`` payloads of one class received so far."""
+    return [
+        event['args'][0]['model']
+        for event in socket.get_received()
+        if event['name'] == 'updated_model' and event['args'][0]['class'] == class_name
+    ]
+
+
+def test_every_client_hears_of_a_new_message_posted_over_rest(client, socket_client, susan):
+    listeners = [socket_client(), socket_client()]
+
+    message = client.post('/api/messages', json={'source': 'hi *all*'}, headers=susan.headers).json
+
+    for listener in listeners:
+        assert _models(listener, 'Message') == [message]
+
+
+def test_post_message_event_stores_and_broadcasts_the_message(client, socket_client, susan):
+    poster, listener = socket_client(), socket_client()
+
+    ack = poster.emit('post_message', {'source': 'hello *world*!'}, susan.token, callback=True)
+
+    assert ack['html'] == 'hello <em>world</em>!'
+    assert ack['user_id'] == susan.id
+    assert client.get(f'/api/messages/{ack["id"]}').json == ack
+    assert _models(listener, 'Message') == [ack]
+
+
+def test_post_message_with_a_bad_token_is_refused_and_stores_nothing(client, socket_client):
+    ack = socket_client().emit('post_message', {'source': 'hi'}, 'bad-token', callback=True)
+
+    assert ack['error'] == 'authentication required'
+    assert client.get('/api/messages').json['messages'] == []
+
+
+def test_post_message_with_bad_data_is_a_400_ack(client, socket_client, susan):
+    socket = socket_client()
+
+    for data in ({}, {'source': ''}, {'source': 5}, ['x'], None):
+        ack = socket.emit('post_message', data, susan.token, callback=True)
+        assert ack['error'] == 'bad request', data
+    assert client.get('/api/messages').json['messages'] == []
+
+
+def test_post_message_over_the_maximum_length_is_a_413_ack(app_factory):
+    app = app_factory(MAX_MESSAGE_LENGTH=5)
+    from flack.extensions import socketio
+
+    from .conftest import Accounts
+
+    susan = Accounts(app.test_client()).new('susan')
+    socket = socketio.test_client(app)
+
+    ack = socket.emit('post_message', {'source': 'too long'}, susan.token, callback=True)
+
+    assert ack['error'] == 'too large'
+    socket.disconnect()
+
+
+def test_a_connection_with_a_token_posts_without_repeating_it(socket_client, susan):
+    socket = socket_client(auth={'token': susan.token})
+
+    ack = socket.emit('post_message', {'source': 'hi'}, callback=True)
+
+    assert ack['user_id'] == susan.id
+
+
+def test_connecting_with_an_invalid_token_is_refused(socket_client):
+    socket = socket_client(auth={'token': 'not-a-token'})
+
+    assert not socket.is_connected()
+
+
+def test_connecting_without_a_token_is_anonymous_and_allowed(socket_client):
+    socket = socket_client()
+
+    assert socket.is_connected()
+    assert socket.emit('post_message', {'source': 'hi'}, callback=True)['error'] == 'authentication required'
+
+
+def test_ping_user_brings_the_user_online_and_everyone_hears_it(app, client, socket_client, susan):
+    app.extensions['flack.presence'].claim_offline(susan.id)
+    _take_offline_in_database(app, susan.id)
+    listener = socket_client()
+
+    ack = socket_client().emit('ping_user', susan.token, callback=True)
+
+    assert ack == {'status': 'ok'}
+    assert client.get(f'/api/users/{susan.id}').json['online'] is True
+    assert [user['online'] for user in _models(listener, 'User')] == [True]
+
+
+def test_ping_user_with_a_bad_token_changes_nothing(client, socket_client, susan):
+    ack = socket_client().emit('ping_user', 'bad-token', callback=True)
+
+    assert ack['error'] == 'authentication required'
+
+
+def test_closing_the_last_connection_takes_the_user_offline_once(client, socket_client, susan):
+    first, second = socket_client(), socket_client()
+    first.emit('ping_user', susan.token)
+    second.emit('ping_user', susan.token)
+    listener = socket_client()
+
+    first.disconnect()
+    assert client.get(f'/api/users/{susan.id}').json['online'] is True
+
+    second.disconnect()
+    assert client.get(f'/api/users/{susan.id}').json['online'] is False
+    assert [user['online'] for user in _models(listener, 'User')] == [False]
+
+
+def test_revoking_the_token_closes_the_users_connections(client, socket_client, susan):
+    socket = socket_client(auth={'token': susan.token})
+
+    client.delete('/api/tokens', headers=susan.headers)
+
+    assert not socket.is_connected()
+    assert client.get(f'/api/users/{susan.id}').json['online'] is False
+
+
+def test_a_new_user_is_broadcast(client, socket_client):
+    listener = socket_client()
+
+    user = client.post('/api/users', json={'nickname': 'susan', 'password': 'correct horse'}).json
+
+    assert _models(listener, 'User') == [user]
+
+
+def test_signing_in_is_not_broadcast_as_a_change_but_coming_online_is(client, socket_client, accounts):
+    accounts.register('susan')
+    listener = socket_client()
+
+    client.post('/api/tokens', headers=basic_auth('susan', 'correct horse'))
+    client.post('/api/tokens', headers=basic_auth('susan', 'correct horse'))
+
+    assert [user['online'] for user in _models(listener, 'User')] == [True]
+
+
+def test_an_edit_is_broadcast(client, socket_client, susan):
+    message = client.post('/api/messages', json={'source': 'hi'}, headers=susan.headers).json
+    listener = socket_client()
+
+    client.put(f'/api/messages/{message["id"]}', json={'source': 'hello'}, headers=susan.headers)
+
+    assert [m['source'] for m in _models(listener, 'Message')] == ['hello']
+
+
+def test_a_failed_request_broadcasts_nothing(client, socket_client, susan, david):
+    message = client.post('/api/messages', json={'source': 'hi'}, headers=susan.headers).json
+    listener = socket_client()
+
+    client.put(f'/api/messages/{message["id"]}', json={'source': 'x'}, headers=david.headers)
+    client.post('/api/users', json={'nickname': 'susan', 'password': 'correct horse'})
+
+    assert listener.get_received() == []
+
+
+def test_unknown_events_and_odd_arguments_get_no_server_error(socket_client, susan):
+    socket = socket_client()
+
+    socket.emit('no_such_event', 1, 2, 3)
+    assert socket.emit('ping_user', {'token': ['x']}, callback=True)['error'] == 'authentication required'
+    assert socket.emit('ping_user', callback=True)['error'] == 'authentication required'
+    assert (
+        socket.emit('post_message', 'just text', susan.token, 'extra', callback=True)['user_id'] == susan.id
+    )
+    assert socket.is_connected()
+
+
+def _take_offline_in_database(app, user_id):
+    from flack.extensions import db
+    from flack.models import User
+
+    with app.app_context():
+        db.session.execute(db.update(User).where(User.id == user_id).values(online=False))
+        db.session.commit()

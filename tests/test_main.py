@@ -1,0 +1,77 @@
+"""The page and the operational routes."""
+
+import time
+
+from flack import create_app
+from flack.stats import MemoryRequestCounter
+
+from .conftest import make_environ
+
+
+def test_the_page_loads(client):
+    response = client.get('/')
+
+    assert response.status_code == 200
+    assert b'<title>Flack</title>' in response.data
+
+
+def test_stats_report_requests_per_second_over_the_window(app, client):
+    window = app.config['REQUEST_STATS_WINDOW']
+    for _ in range(29):
+        client.get('/api/users')
+
+    rate = client.get('/stats').json['requests_per_second']
+
+    assert rate == 30 / window  # 29 reads and the /stats request itself
+
+
+def test_the_request_counter_forgets_requests_older_than_the_window():
+    counter = MemoryRequestCounter(window=10)
+    for second in range(100, 130):
+        counter.record(second + 0.5)
+
+    assert counter.rate(now=129.9) == 1.0
+    assert counter.rate(now=200) == 0.0
+
+
+def test_healthz_says_ok_when_the_database_answers(client):
+    response = client.get('/healthz')
+
+    assert response.status_code == 200
+    assert response.json['status'] == 'ok'
+
+
+def test_healthz_is_a_503_when_the_database_does_not_answer(tmp_path):
+    unreachable = f'sqlite:///{tmp_path / "no such folder" / "flack.sqlite"}'
+    app = create_app(make_environ(tmp_path, DATABASE_URL=unreachable))
+
+    response = app.test_client().get('/healthz')
+
+    assert response.status_code == 503
+    assert response.json['status'] == 'unavailable'
+
+
+def test_the_openapi_document_describes_every_api_route(app, client):
+    document = client.get('/api/openapi.json').json
+
+    assert document['openapi'].startswith('3.')
+    documented = {(path, method.upper()) for path, item in document['paths'].items() for method in item}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith('/api/') and rule.endpoint != 'openapi.spec':
+            path = rule.rule.replace('<int:', '{').replace('>', '}')
+            for method in rule.methods - {'HEAD', 'OPTIONS'}:
+                assert (path, method) in documented, (path, method)
+
+
+def test_the_openapi_document_names_the_error_statuses(client):
+    paths = client.get('/api/openapi.json').json['paths']
+
+    assert {'201', '400'} <= set(paths['/api/users']['post']['responses'])
+    assert {'201', '400', '401', '413'} <= set(paths['/api/messages']['post']['responses'])
+    assert {'204', '401', '403', '404'} <= set(paths['/api/messages/{id}']['put']['responses'])
+
+
+def test_timestamps_are_integer_seconds(client, susan):
+    user = client.get(f'/api/users/{susan.id}').json
+
+    assert abs(user['created_at'] - time.time()) < 5

@@ -14,13 +14,13 @@ settings = load_web_server_settings()
 bind = f'0.0.0.0:{settings["port"]}'
 # eventlet by default (ASYNC_MODE); gevent is the tested alternative.
 worker_class = settings['async_mode']
-# The platform sets WEB_CONCURRENCY; more than one worker needs Redis and
-# websocket-only clients, so otherwise one is used (see flack.config).
+# The platform sets WEB_CONCURRENCY, but the embedded mode's state lives in
+# one process, so one worker is used (see flack.config).
 workers = settings['workers']
 if workers < settings['requested_workers']:
     logging.getLogger('gunicorn.error').warning(
         'event=web_concurrency_reduced requested=%s used=1 '
-        'reason="needs REDIS_URL and SOCKETIO_TRANSPORTS=websocket"',
+        'reason="presence, stats and Socket.IO clients live in one process"',
         settings['requested_workers'],
     )
 # Every chat client holds a connection open; gunicorn's default of 1000

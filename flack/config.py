@@ -7,7 +7,6 @@ Flask config. Every variable read here is documented in ``.env.example``.
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ENVIRONMENTS = ('production', 'development', 'testing')
 ASYNC_MODES = ('eventlet', 'gevent')
@@ -61,16 +60,6 @@ def _choice(environ, name, default, choices):
     return value
 
 
-def _url(environ, name, schemes):
-    value = environ.get(name) or None
-    if value is None:
-        return None
-    scheme = urlsplit(value).scheme
-    if not any(scheme == s or scheme.startswith(s + '+') for s in schemes):
-        raise ConfigError(f'{name} is not a {"/".join(schemes)} URL')
-    return value
-
-
 def _database_url(environ):
     url = environ.get('DATABASE_URL') or None
     if url is None:
@@ -114,7 +103,6 @@ def load_settings(instance_path, environ=None):
         'SECRET_KEY': _secret_key(environ, environment, instance_path),
         'SQLALCHEMY_DATABASE_URI': database_url,
         'DATABASE_POOL_SIZE': _integer(environ, 'DATABASE_POOL_SIZE', 5, minimum=1),
-        'REDIS_URL': _url(environ, 'REDIS_URL', ('redis', 'rediss')),
         'PORT': _integer(environ, 'PORT', 5000, minimum=1),
         'WEB_CONCURRENCY': _integer(environ, 'WEB_CONCURRENCY', 1, minimum=1),
         'ASYNC_MODE': _choice(environ, 'ASYNC_MODE', 'eventlet', ASYNC_MODES),
@@ -127,7 +115,6 @@ def load_settings(instance_path, environ=None):
         'LINK_PREVIEWS': _flag(environ, 'LINK_PREVIEWS', True),
         'LINK_PREVIEWS_ALLOW_PRIVATE': _flag(environ, 'LINK_PREVIEWS_ALLOW_PRIVATE', False),
         'LINK_PREVIEW_TIMEOUT': _number(environ, 'LINK_PREVIEW_TIMEOUT', 5.0),
-        'RATELIMIT_ENABLED': _flag(environ, 'RATELIMIT_ENABLED', True),
         'LOG_LEVEL': (
             environ.get('LOG_LEVEL') or ('DEBUG' if environment == 'development' else 'INFO')
         ).upper(),
@@ -137,18 +124,16 @@ def load_settings(instance_path, environ=None):
 def load_web_server_settings(environ=None):
     """What gunicorn needs to know, read before the application is imported.
 
-    More than one worker process is only safe when they share state through
-    Redis and clients use the websocket transport alone (polling would need
-    every request of a session to reach the same process).
+    One worker process: the embedded mode keeps presence, statistics and the
+    Socket.IO clients in the memory of one process, so a second worker would
+    see none of them.
     """
     environ = os.environ if environ is None else environ
     requested = _integer(environ, 'WEB_CONCURRENCY', 1, minimum=1)
-    transports = (environ.get('SOCKETIO_TRANSPORTS') or 'polling,websocket').replace(' ', '')
-    shareable = bool(_url(environ, 'REDIS_URL', ('redis', 'rediss'))) and transports == 'websocket'
     return {
         'port': _integer(environ, 'PORT', 5000, minimum=1),
         'async_mode': _choice(environ, 'ASYNC_MODE', 'eventlet', ASYNC_MODES),
-        'workers': requested if shareable else 1,
+        'workers': 1,
         'requested_workers': requested,
         'log_level': (environ.get('LOG_LEVEL') or 'INFO').lower(),
     }

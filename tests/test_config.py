@@ -1,5 +1,8 @@
 """Settings from the environment, checked at start-up."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from flack.config import ConfigError, load_settings, load_web_server_settings
@@ -10,7 +13,6 @@ def test_defaults_are_the_embedded_mode_on_sqlite(tmp_path):
 
     assert settings['FLACK_ENV'] == 'production'
     assert settings['SQLALCHEMY_DATABASE_URI'] == f'sqlite:///{tmp_path / "flack.sqlite"}'
-    assert settings['REDIS_URL'] is None
     assert settings['PRESENCE_TIMEOUT'] == 60
     assert settings['REQUEST_STATS_WINDOW'] == 15
     assert settings['MAX_MESSAGE_LENGTH'] == 65536
@@ -46,7 +48,6 @@ def test_a_postgres_url_is_rewritten_for_sqlalchemy(tmp_path):
         ('LINK_PREVIEW_TIMEOUT', '-1'),
         ('FLACK_ENV', 'staging'),
         ('ASYNC_MODE', 'asyncio'),
-        ('REDIS_URL', 'http://localhost'),
         ('DATABASE_URL', 'not a url'),
         ('SOCKETIO_TRANSPORTS', 'carrier-pigeon'),
     ],
@@ -56,7 +57,22 @@ def test_a_malformed_setting_is_an_error_naming_the_variable(tmp_path, name, val
         load_settings(tmp_path, {'SECRET_KEY': 'k', name: value})
 
 
-def test_one_web_worker_unless_redis_and_websocket_only():
-    assert load_web_server_settings({'WEB_CONCURRENCY': '4'})['workers'] == 1
-    scaled = {'WEB_CONCURRENCY': '4', 'REDIS_URL': 'redis://localhost', 'SOCKETIO_TRANSPORTS': 'websocket'}
-    assert load_web_server_settings(scaled)['workers'] == 4
+def test_one_web_worker_whatever_the_platform_asks_for():
+    settings = load_web_server_settings({'WEB_CONCURRENCY': '4'})
+
+    assert settings['workers'] == 1
+    assert settings['requested_workers'] == 4
+
+
+def test_every_variable_the_code_reads_is_documented_in_env_example():
+    root = Path(__file__).resolve().parent.parent
+    documented = set(re.findall(r'^([A-Z][A-Z0-9_]*)=', (root / '.env.example').read_text(), re.MULTILINE))
+    config = (root / 'flack' / 'config.py').read_text()
+    read = set(re.findall(r"environ(?:\.get\(|, )'([A-Z][A-Z0-9_]*)'", config))
+
+    assert read == documented
+    for path in [*root.glob('flack/**/*.py'), root / 'manage.py', root / 'gunicorn.conf.py']:
+        if path.name != 'config.py':
+            assert not re.search(r'os\.environ|getenv', path.read_text()), (
+                f'{path.name} reads the environment'
+            )

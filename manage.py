@@ -9,6 +9,7 @@ import click
 from flask.cli import FlaskGroup
 
 from flack import create_app
+from flack.config import load_web_server_settings
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -18,27 +19,25 @@ def cli():
     """Flack, a real-time chat service."""
 
 
-@cli.command('run')
+@cli.command('run', with_appcontext=False)
 @click.option('--host', default='127.0.0.1', show_default=True, help='Address to listen on.')
 @click.option('--port', type=int, help='Port (default: $PORT, else 5000).')
 def run(host, port):
     """Serve Flack with gunicorn, as the Procfile's web process does."""
-    from flask import current_app
-
-    port = port or current_app.config['PORT']
-    command = ['gunicorn', '--config', 'gunicorn.conf.py', '--bind', f'{host}:{port}', 'flack.wsgi:app']
+    port = port or load_web_server_settings()['port']
+    command = ['-m', 'gunicorn', '--config', 'gunicorn.conf.py', '--bind', f'{host}:{port}', 'flack.wsgi:app']
     os.chdir(ROOT)
-    os.execvp(command[0], command)
+    os.execv(sys.executable, [sys.executable, *command])
 
 
-@cli.command('test', context_settings={'ignore_unknown_options': True})
+@cli.command('test', with_appcontext=False, context_settings={'ignore_unknown_options': True})
 @click.argument('pytest_args', nargs=-1, type=click.UNPROCESSED)
 def test(pytest_args):
     """Run the test suite (arguments go to pytest)."""
     sys.exit(subprocess.call([sys.executable, '-m', 'pytest', *pytest_args], cwd=ROOT))
 
 
-@cli.command('lint')
+@cli.command('lint', with_appcontext=False)
 def lint():
     """Check style with ruff."""
     checks = [['ruff', 'check', '.'], ['ruff', 'format', '--check', '.']]

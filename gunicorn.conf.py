@@ -12,7 +12,8 @@ settings = load_web_server_settings()
 
 # The platform routes traffic to $PORT on every interface.
 bind = f'0.0.0.0:{settings["port"]}'
-# eventlet by default (ASYNC_MODE); gevent is the tested alternative.
+# The green-thread library (ASYNC_MODE); the worker monkey-patches the
+# process before it imports flack.wsgi.
 worker_class = settings['async_mode']
 # The platform sets WEB_CONCURRENCY, but the embedded mode's state lives in
 # one process, so one worker is used (see flack.config).

@@ -92,8 +92,11 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 
 def _configure_logging(level):
+    # Libraries log at INFO at most: their DEBUG lines (markdown-it's parser
+    # trace, say) would drown Flack's own.
     logging.basicConfig(
         stream=sys.stdout,
-        level=level,
+        level=max(logging.getLevelName(level), logging.INFO),
         format='%(asctime)s level=%(levelname)s logger=%(name)s %(message)s',
     )
+    logging.getLogger('flack').setLevel(level)

@@ -9,7 +9,9 @@ import secrets
 from pathlib import Path
 
 ENVIRONMENTS = ('production', 'development', 'testing')
-ASYNC_MODES = ('eventlet', 'gevent')
+# gevent, the tested alternative, arrives with the scaled mode.
+ASYNC_MODES = ('eventlet',)
+LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 
 
 class ConfigError(ValueError):
@@ -57,6 +59,14 @@ def _choice(environ, name, default, choices):
     value = environ.get(name) or default
     if value not in choices:
         raise ConfigError(f'{name} must be one of {", ".join(choices)}, got {value!r}')
+    return value
+
+
+def _log_level(environ, environment):
+    default = 'DEBUG' if environment == 'development' else 'INFO'
+    value = (environ.get('LOG_LEVEL') or default).upper()
+    if value not in LOG_LEVELS:
+        raise ConfigError(f'LOG_LEVEL must be one of {", ".join(LOG_LEVELS)}, got {value!r}')
     return value
 
 
@@ -115,9 +125,7 @@ def load_settings(instance_path, environ=None):
         'LINK_PREVIEWS': _flag(environ, 'LINK_PREVIEWS', True),
         'LINK_PREVIEWS_ALLOW_PRIVATE': _flag(environ, 'LINK_PREVIEWS_ALLOW_PRIVATE', False),
         'LINK_PREVIEW_TIMEOUT': _number(environ, 'LINK_PREVIEW_TIMEOUT', 5.0),
-        'LOG_LEVEL': (
-            environ.get('LOG_LEVEL') or ('DEBUG' if environment == 'development' else 'INFO')
-        ).upper(),
+        'LOG_LEVEL': _log_level(environ, environment),
     }
 
 
@@ -135,5 +143,5 @@ def load_web_server_settings(environ=None):
         'async_mode': _choice(environ, 'ASYNC_MODE', 'eventlet', ASYNC_MODES),
         'workers': 1,
         'requested_workers': requested,
-        'log_level': (environ.get('LOG_LEVEL') or 'INFO').lower(),
+        'log_level': _log_level(environ, 'production').lower(),
     }

@@ -374,7 +374,7 @@ def _hostname(url):
 def _log_failure(host, error):
     # The host only: paths and query strings can carry tokens.
     outcome = 'refused' if isinstance(error, AddressRefused) else 'failed'
-    logger.info('link preview %s for %s: %s', outcome, host or 'a URL without a host', error)
+    logger.info('event=preview_fetch outcome=%s host=%s reason="%s"', outcome, host or '-', error)
 
 
 class _Deadline:

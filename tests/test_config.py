@@ -50,6 +50,7 @@ def test_a_postgres_url_is_rewritten_for_sqlalchemy(tmp_path):
         ('ASYNC_MODE', 'asyncio'),
         ('DATABASE_URL', 'not a url'),
         ('SOCKETIO_TRANSPORTS', 'carrier-pigeon'),
+        ('LOG_LEVEL', 'loud'),
     ],
 )
 def test_a_malformed_setting_is_an_error_naming_the_variable(tmp_path, name, value):

@@ -61,7 +61,7 @@ def on_post_message(data=None, token=None, *_):
         fields = MessageSource().load(data if isinstance(data, dict) else {'source': data})
         message = chat.post_message(user, fields['source'])
     except ValidationError as error:
-        return _error(400, '; '.join(f'{k}: {" ".join(v)}' for k, v in error.normalized_messages().items()))
+        return error_response(HTTPError(400, detail={'json': error.normalized_messages()}))[0]
     except HTTPError as error:
         return error_response(error)[0]
     return MessageOut().dump(message)

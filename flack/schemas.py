@@ -20,46 +20,34 @@ class InputSchema(Schema):
         unknown = EXCLUDE
 
 
-def _check_password_length(value):
-    minimum = current_app.config['PASSWORD_MIN_LENGTH']
-    if len(value) < minimum:
-        raise ValidationError(f'Must be at least {minimum} characters long.')
-
-
-def _check_nickname(value):
-    if value != value.strip():
-        raise ValidationError('Must not start or end with white space.')
-
-
-class NewUser(InputSchema):
-    nickname = String(required=True, validate=Length(1, 32), metadata={'example': 'susan'})
-    password = String(
-        required=True,
-        load_only=True,
-        validate=Length(max=128),
-        metadata={'description': 'At least PASSWORD_MIN_LENGTH (default 8) characters.'},
-    )
-
-    @validates('nickname')
-    def validate_nickname(self, value, data_key):
-        _check_nickname(value)
-
-    @validates('password')
-    def validate_password(self, value, data_key):
-        _check_password_length(value)
+NICKNAME_LENGTH = Length(1, 32)
+PASSWORD_LENGTH = Length(max=128)
+PASSWORD_HELP = {'description': 'At least PASSWORD_MIN_LENGTH (default 8), at most 128 characters.'}
 
 
 class UserChanges(InputSchema):
-    nickname = String(validate=Length(1, 32))
-    password = String(load_only=True, validate=Length(max=128))
+    """A change to a user: either field, or both."""
+
+    nickname = String(validate=NICKNAME_LENGTH, metadata={'example': 'susan'})
+    password = String(load_only=True, validate=PASSWORD_LENGTH, metadata=PASSWORD_HELP)
 
     @validates('nickname')
     def validate_nickname(self, value, data_key):
-        _check_nickname(value)
+        if value != value.strip():
+            raise ValidationError('Must not start or end with white space.')
 
     @validates('password')
     def validate_password(self, value, data_key):
-        _check_password_length(value)
+        minimum = current_app.config['PASSWORD_MIN_LENGTH']
+        if len(value) < minimum:
+            raise ValidationError(f'Must be at least {minimum} characters long.')
+
+
+class NewUser(UserChanges):
+    """A new user: both fields, checked as for a change."""
+
+    nickname = String(required=True, validate=NICKNAME_LENGTH, metadata={'example': 'susan'})
+    password = String(required=True, load_only=True, validate=PASSWORD_LENGTH, metadata=PASSWORD_HELP)
 
 
 class UserOut(Schema):

@@ -5,14 +5,15 @@ adapters for the mode the settings select; the handlers never ask which.
 """
 
 
-def create_app(environ=None):
+def create_app(environ=None, process='web'):
     """Build the application from environment variables.
 
     ``environ`` defaults to the process environment; tests pass their own.
+    ``process`` is ``'web'``, or ``'worker'`` for the Celery processes.
     """
     # Imported on call, not with the package: gunicorn reads flack.config in
     # its master process, before the worker monkey-patches the standard
     # library, and nothing else should be imported that early.
     from .app import build_app
 
-    return build_app(environ)
+    return build_app(environ, process)

@@ -4,22 +4,26 @@ import logging
 import sys
 from pathlib import Path
 
+import socketio as socketio_server
 from apiflask import APIFlask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
-from . import broadcast, events, green  # noqa: F401  (their handlers register on import)
+from . import broadcast, events, green, redis_client  # noqa: F401  (broadcast, events: handlers register on import)
 from .api import bp as api_bp
 from .api import errors
 from .background import InProcessWork
 from .config import load_settings
 from .extensions import db, migrate, socketio
 from .main import bp as main_bp
-from .presence import MemoryPresenceStore
-from .stats import MemoryRequestCounter, record_request
+from .presence import MemoryPresenceStore, RedisPresenceStore
+from .redis_client import redis_options
+from .stats import MemoryRequestCounter, RedisRequestCounter, record_request
+from .tasks import CeleryWork, celery_init_app
 
 VERSION = '1.0.0'
+SOCKETIO_CHANNEL = 'flack-socketio'
 MIGRATIONS = Path(__file__).resolve().parent.parent / 'migrations'
 
 
@@ -33,8 +37,12 @@ class IdConverter(IntegerConverter):
     regex = r'\d{1,18}'
 
 
-def build_app(environ=None):
-    """Build the application from ``environ`` (default: the process environment)."""
+def build_app(environ=None, process='web'):
+    """Build the application from ``environ`` (default: the process environment).
+
+    ``process`` is ``'web'`` for the process that serves clients, ``'worker'``
+    for the Celery worker and clock, which only emit Socket.IO events.
+    """
     app = APIFlask(__name__, title='Flack', version=VERSION, spec_path='/api/openapi.json', docs_path=None)
     app.config.update(load_settings(app.instance_path, environ))
     app.config.update(
@@ -48,17 +56,16 @@ def build_app(environ=None):
     _configure_logging(app.config['LOG_LEVEL'])
     app.url_map.converters['int'] = IdConverter
 
+    mode = green.active_mode()
+    if app.config['SQLALCHEMY_DATABASE_URI'].startswith('postgresql'):
+        green.make_postgresql_cooperative(mode)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
-    socketio.init_app(
-        app,
-        async_mode=green.active_mode(),
-        cors_allowed_origins=app.config['SOCKETIO_CORS_ORIGINS'] or None,
-        transports=app.config['SOCKETIO_TRANSPORTS'],
-        max_http_buffer_size=app.config['MAX_CONTENT_LENGTH'],
-        manage_session=False,
-    )
-    _choose_adapters(app)
+    _init_socketio(app, mode, serves_clients=process == 'web')
+    if app.config['REDIS_URL']:
+        _choose_scaled_adapters(app)
+    else:
+        _choose_embedded_adapters(app)
 
     errors.init_app(app)
     app.register_blueprint(api_bp)
@@ -67,18 +74,55 @@ def build_app(environ=None):
     return app
 
 
-def _choose_adapters(app):
-    """The parts that differ between the embedded and the scaled mode."""
+def _init_socketio(app, mode, serves_clients):
+    options = {
+        'async_mode': mode,
+        'cors_allowed_origins': app.config['SOCKETIO_CORS_ORIGINS'] or None,
+        'transports': app.config['SOCKETIO_TRANSPORTS'],
+        'max_http_buffer_size': app.config['MAX_CONTENT_LENGTH'],
+        'manage_session': False,
+    }
+    if app.config['REDIS_URL']:
+        # Every event goes through Redis, so that it reaches the clients of
+        # every web process, whichever process (web or worker) emitted it.
+        options['client_manager'] = socketio_server.RedisManager(
+            app.config['REDIS_URL'],
+            channel=SOCKETIO_CHANNEL,
+            write_only=not serves_clients,
+            redis_options=redis_options(app.config),
+        )
+    # Without an app, Flask-SocketIO only emits: what a worker needs.
+    socketio.init_app(app if serves_clients else None, **options)
+
+
+def _choose_embedded_adapters(app):
+    """One process: presence, statistics and background work in memory."""
     app.extensions['flack.presence'] = MemoryPresenceStore()
     app.extensions['flack.stats'] = MemoryRequestCounter(app.config['REQUEST_STATS_WINDOW'])
     app.extensions['flack.background'] = InProcessWork(app)
+
+
+def _choose_scaled_adapters(app):
+    """Many processes: presence and statistics in Redis, background work on Celery."""
+    redis = redis_client.connect(app.config)
+    app.extensions['flack.redis'] = redis
+    app.extensions['flack.presence'] = RedisPresenceStore(redis)
+    app.extensions['flack.stats'] = RedisRequestCounter(redis, app.config['REQUEST_STATS_WINDOW'])
+    app.extensions['flack.background'] = CeleryWork(app)
+    celery_init_app(app)
 
 
 def _engine_options(config):
     if config['SQLALCHEMY_DATABASE_URI'].startswith('sqlite'):
         # Several green threads share the file; wait for a lock instead of failing.
         return {'connect_args': {'timeout': 15}}
-    return {'pool_size': config['DATABASE_POOL_SIZE'], 'pool_pre_ping': True}
+    return {
+        'pool_size': config['DATABASE_POOL_SIZE'],
+        'max_overflow': config['DATABASE_MAX_OVERFLOW'],
+        # A connection the database closed (a restart, an idle timeout) is
+        # replaced before use instead of failing the request.
+        'pool_pre_ping': True,
+    }
 
 
 @event.listens_for(Engine, 'connect')

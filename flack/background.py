@@ -1,7 +1,7 @@
 """Slow and periodic work for the embedded mode: green threads of the web process.
 
-The scaled mode (Celery worker and clock) offers the same two methods, so
-the code that queues work does not know which one runs it.
+The scaled mode's ``tasks.CeleryWork`` offers the same two methods, so the
+code that queues work does not know which one runs it.
 """
 
 import logging
@@ -12,10 +12,8 @@ from .extensions import db, socketio
 
 log = logging.getLogger(__name__)
 
-# How often the periodic duties run, and how long a preview may stay
-# pending before it is assumed lost (a crash, a restart) and queued again.
+# How often the periodic duties run (in both modes).
 PERIODIC_INTERVAL = 5
-PENDING_PREVIEW_GRACE = 60
 
 
 class InProcessWork:
@@ -35,7 +33,8 @@ class InProcessWork:
 
     def run_periodic_once(self):
         self._run(presence.sweep)
-        for message_id in self._run(previews.pending_message_ids, PENDING_PREVIEW_GRACE) or ():
+        grace = self.app.config['PENDING_PREVIEWS_GRACE']
+        for message_id in self._run(previews.pending_message_ids, grace) or ():
             self.enqueue_previews(message_id)
 
     def _periodic_loop(self):

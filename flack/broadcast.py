@@ -6,6 +6,8 @@ emit ``updated_model`` only once the transaction has committed, so that
 clients never hear of a change that was rolled back.
 """
 
+import logging
+
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -15,6 +17,8 @@ from .schemas import MessageOut, UserOut
 
 SCHEMAS = {User: UserOut(), Message: MessageOut()}
 PENDING_KEY = 'flack.updated_models'
+
+log = logging.getLogger(__name__)
 
 
 @event.listens_for(Session, 'after_flush')
@@ -32,7 +36,12 @@ def _emit(session):
         session.info.pop(PENDING_KEY, None)
         return
     for (class_name, _), model in session.info.pop(PENDING_KEY, {}).items():
-        socketio.emit('updated_model', {'class': class_name, 'model': model})
+        try:
+            socketio.emit('updated_model', {'class': class_name, 'model': model})
+        except Exception:
+            # The change is stored; clients that missed the event find it
+            # when they read again with updated_since after reconnecting.
+            log.exception('event=broadcast_failed class=%s id=%s', class_name, model.get('id'))
 
 
 @event.listens_for(Session, 'after_soft_rollback')

@@ -7,10 +7,10 @@ Flask config. Every variable read here is documented in ``.env.example``.
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ENVIRONMENTS = ('production', 'development', 'testing')
-# gevent, the tested alternative, arrives with the scaled mode.
-ASYNC_MODES = ('eventlet',)
+ASYNC_MODES = ('eventlet', 'gevent')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 
 
@@ -62,6 +62,21 @@ def _choice(environ, name, default, choices):
     return value
 
 
+def _redis_url(environ):
+    url = environ.get('REDIS_URL') or None
+    if url is not None and urlsplit(url).scheme not in ('redis', 'rediss'):
+        raise ConfigError('REDIS_URL must be a redis:// or rediss:// URL')
+    return url
+
+
+def _transports(environ):
+    raw = environ.get('SOCKETIO_TRANSPORTS') or 'polling,websocket'
+    transports = [t.strip() for t in raw.split(',') if t.strip()]
+    if not transports or set(transports) - {'polling', 'websocket'}:
+        raise ConfigError('SOCKETIO_TRANSPORTS must list polling and/or websocket')
+    return transports
+
+
 def _log_level(environ, environment):
     default = 'DEBUG' if environment == 'development' else 'INFO'
     value = (environ.get('LOG_LEVEL') or default).upper()
@@ -74,11 +89,14 @@ def _database_url(environ):
     url = environ.get('DATABASE_URL') or None
     if url is None:
         return None
-    # PaaS add-ons hand out postgres://, which SQLAlchemy 1.4+ no longer accepts.
-    if url.startswith('postgres://'):
-        url = 'postgresql://' + url[len('postgres://') :]
     if '://' not in url:
         raise ConfigError('DATABASE_URL is not a database URL')
+    scheme, rest = url.split('://', 1)
+    # PaaS add-ons hand out postgres://, which SQLAlchemy no longer accepts,
+    # and SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3: Flack runs
+    # psycopg2, which the green-thread libraries know how to make cooperative.
+    if scheme in ('postgres', 'postgresql'):
+        return f'postgresql+psycopg2://{rest}'
     return url
 
 
@@ -103,20 +121,20 @@ def load_settings(instance_path, environ=None):
     environment = _choice(environ, 'FLACK_ENV', 'production', ENVIRONMENTS)
     database_url = _database_url(environ) or f'sqlite:///{Path(instance_path) / "flack.sqlite"}'
     origins = environ.get('SOCKETIO_CORS_ORIGINS') or ''
-    transports = environ.get('SOCKETIO_TRANSPORTS') or 'polling,websocket'
-    transport_list = [t.strip() for t in transports.split(',') if t.strip()]
-    if not transport_list or set(transport_list) - {'polling', 'websocket'}:
-        raise ConfigError('SOCKETIO_TRANSPORTS must list polling and/or websocket')
     return {
         'FLACK_ENV': environment,
         'TESTING': environment == 'testing',
         'SECRET_KEY': _secret_key(environ, environment, instance_path),
         'SQLALCHEMY_DATABASE_URI': database_url,
         'DATABASE_POOL_SIZE': _integer(environ, 'DATABASE_POOL_SIZE', 5, minimum=1),
+        'DATABASE_MAX_OVERFLOW': _integer(environ, 'DATABASE_MAX_OVERFLOW', 5),
+        'REDIS_URL': _redis_url(environ),
+        'REDIS_TLS_VERIFY': _flag(environ, 'REDIS_TLS_VERIFY', False),
+        'WORKER_CONCURRENCY': _integer(environ, 'WORKER_CONCURRENCY', 2, minimum=1),
         'PORT': _integer(environ, 'PORT', 5000, minimum=1),
         'WEB_CONCURRENCY': _integer(environ, 'WEB_CONCURRENCY', 1, minimum=1),
         'ASYNC_MODE': _choice(environ, 'ASYNC_MODE', 'eventlet', ASYNC_MODES),
-        'SOCKETIO_TRANSPORTS': transport_list,
+        'SOCKETIO_TRANSPORTS': _transports(environ),
         'SOCKETIO_CORS_ORIGINS': [o.strip() for o in origins.split(',') if o.strip()],
         'PRESENCE_TIMEOUT': _integer(environ, 'PRESENCE_TIMEOUT', 60, minimum=1),
         'REQUEST_STATS_WINDOW': _integer(environ, 'REQUEST_STATS_WINDOW', 15, minimum=1),
@@ -125,6 +143,7 @@ def load_settings(instance_path, environ=None):
         'LINK_PREVIEWS': _flag(environ, 'LINK_PREVIEWS', True),
         'LINK_PREVIEWS_ALLOW_PRIVATE': _flag(environ, 'LINK_PREVIEWS_ALLOW_PRIVATE', False),
         'LINK_PREVIEW_TIMEOUT': _number(environ, 'LINK_PREVIEW_TIMEOUT', 5.0),
+        'PENDING_PREVIEWS_GRACE': _integer(environ, 'PENDING_PREVIEWS_GRACE', 60, minimum=1),
         'LOG_LEVEL': _log_level(environ, environment),
     }
 
@@ -132,16 +151,17 @@ def load_settings(instance_path, environ=None):
 def load_web_server_settings(environ=None):
     """What gunicorn needs to know, read before the application is imported.
 
-    One worker process: the embedded mode keeps presence, statistics and the
-    Socket.IO clients in the memory of one process, so a second worker would
-    see none of them.
+    More than one worker process is only safe when they share their state
+    through Redis and clients use the websocket transport alone: polling
+    needs every request of a session to reach the same process.
     """
     environ = os.environ if environ is None else environ
     requested = _integer(environ, 'WEB_CONCURRENCY', 1, minimum=1)
+    shareable = _redis_url(environ) is not None and _transports(environ) == ['websocket']
     return {
         'port': _integer(environ, 'PORT', 5000, minimum=1),
         'async_mode': _choice(environ, 'ASYNC_MODE', 'eventlet', ASYNC_MODES),
-        'workers': 1,
+        'workers': requested if shareable else 1,
         'requested_workers': requested,
         'log_level': _log_level(environ, 'production').lower(),
     }

@@ -65,7 +65,16 @@ _NETWORK_ERRORS = (Urllib3Error, http.client.HTTPException, OSError, ValueError)
 
 
 class FetchError(Exception):
-    """The page could not be fetched (network error, timeout, bad status, too large, not HTML...)."""
+    """The page could not be fetched (network error, timeout, bad status, too large, not HTML...).
+
+    ``transient`` says that trying again later may succeed (a timeout, a
+    dropped connection, a 5xx or 429 answer), as opposed to a page that
+    will never give a preview (refused address, 404, not HTML).
+    """
+
+    def __init__(self, message, transient=False):
+        super().__init__(message)
+        self.transient = transient
 
 
 class AddressRefused(FetchError):
@@ -180,7 +189,10 @@ def fetch_page(
                         url = urljoin(url, location)
                         continue
                     if not 200 <= response.status < 300:
-                        raise FetchError(f'the server answered with status {response.status}')
+                        raise FetchError(
+                            f'the server answered with status {response.status}',
+                            transient=response.status >= 500 or response.status == 429,
+                        )
                     return _read_page(url, response, max_bytes, deadline)
             raise FetchError(f'more than {max_redirects} redirects')
     except FetchError as error:
@@ -190,9 +202,9 @@ def fetch_page(
         # When the deadline cut a connection off mid-read, whatever the read
         # raised is really a timeout.
         if deadline.expired:
-            failure = FetchError(f'took longer than {deadline.seconds:g} s')
+            failure = FetchError(f'took longer than {deadline.seconds:g} s', transient=True)
         elif isinstance(error, _NETWORK_ERRORS):
-            failure = FetchError(_describe(error))
+            failure = FetchError(_describe(error), transient=True)
         else:
             raise
         _log_failure(host, failure)
@@ -404,7 +416,7 @@ class _Deadline:
     def check(self):
         if self.expired or time.monotonic() >= self._ends_at:
             self.expired = True
-            raise FetchError(f'took longer than {self.seconds:g} s')
+            raise FetchError(f'took longer than {self.seconds:g} s', transient=True)
 
     def socket_timeout(self, timeout):
         """``timeout``, shortened to what is left before the deadline."""

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import User
+from .redis_client import survives_outage
 
 
 class MemoryPresenceStore:
@@ -137,3 +138,64 @@ def sweep(now=None):
         last_seen = _store().last_seen(user.id) or user.last_seen_at
         if last_seen < cutoff:
             mark_offline(user)
+
+
+class RedisPresenceStore:
+    """Presence shared by every process through Redis (scaled mode).
+
+    ``SET ... GET`` swaps a user's state and returns the old one in one
+    atomic step, so of any number of processes flipping a user at once,
+    exactly one sees the flip and announces it.
+    """
+
+    STATE = 'flack:presence:state:'
+    LAST_SEEN = 'flack:presence:last-seen'
+    USER_OF = 'flack:presence:user-of:'
+    CONNECTIONS = 'flack:presence:connections:'
+
+    def __init__(self, redis):
+        self.redis = redis
+
+    @survives_outage(False)
+    def claim_online(self, user_id, now):
+        pipe = self.redis.pipeline()
+        pipe.hset(self.LAST_SEEN, user_id, now)
+        pipe.set(f'{self.STATE}{user_id}', 'online', get=True)
+        _, previous = pipe.execute()
+        return previous != 'online'
+
+    @survives_outage(False)
+    def claim_offline(self, user_id):
+        return self.redis.set(f'{self.STATE}{user_id}', 'offline', get=True) != 'offline'
+
+    @survives_outage(None)
+    def last_seen(self, user_id):
+        value = self.redis.hget(self.LAST_SEEN, user_id)
+        return None if value is None else int(value)
+
+    @survives_outage(None)
+    def add_connection(self, user_id, sid):
+        pipe = self.redis.pipeline()
+        pipe.set(f'{self.USER_OF}{sid}', user_id)
+        pipe.sadd(f'{self.CONNECTIONS}{user_id}', sid)
+        pipe.execute()
+
+    @survives_outage((None, False))
+    def remove_connection(self, sid):
+        user_id = self.redis.getdel(f'{self.USER_OF}{sid}')
+        if user_id is None:
+            return None, False
+        pipe = self.redis.pipeline()
+        pipe.srem(f'{self.CONNECTIONS}{user_id}', sid)
+        pipe.scard(f'{self.CONNECTIONS}{user_id}')
+        _, remaining = pipe.execute()
+        return int(user_id), remaining == 0
+
+    @survives_outage(None)
+    def user_of_connection(self, sid):
+        user_id = self.redis.get(f'{self.USER_OF}{sid}')
+        return None if user_id is None else int(user_id)
+
+    @survives_outage(set)
+    def connections_of(self, user_id):
+        return self.redis.smembers(f'{self.CONNECTIONS}{user_id}')

@@ -6,6 +6,8 @@ from collections import Counter
 
 from flask import current_app
 
+from .redis_client import survives_outage
+
 
 class MemoryRequestCounter:
     """Counts the requests of one process in one-second buckets (embedded mode)."""
@@ -37,3 +39,27 @@ def record_request():
 
 def requests_per_second():
     return current_app.extensions['flack.stats'].rate(time.time())
+
+
+class RedisRequestCounter:
+    """Counts the requests of every web process in shared one-second buckets (scaled mode)."""
+
+    PREFIX = 'flack:requests:'
+
+    def __init__(self, redis, window):
+        self.redis = redis
+        self.window = window
+
+    @survives_outage(None)
+    def record(self, now):
+        key = f'{self.PREFIX}{int(now)}'
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, self.window + 5)
+        pipe.execute()
+
+    @survives_outage(0.0)
+    def rate(self, now):
+        second = int(now)
+        keys = [f'{self.PREFIX}{s}' for s in range(second - self.window + 1, second + 1)]
+        return sum(int(count) for count in self.redis.mget(keys) if count) / self.window

@@ -4,12 +4,14 @@ import base64
 from dataclasses import dataclass
 
 import pytest
+import sqlalchemy
 
 from flack import create_app
 from flack.extensions import db, socketio
 from flack.models import Message, User
 
 from .pages import serve  # noqa: F401  (a fixture)
+from .services import PostgresDatabase
 
 
 def make_environ(tmp_path, **overrides):
@@ -20,17 +22,41 @@ def make_environ(tmp_path, **overrides):
         'DATABASE_URL': f'sqlite:///{tmp_path / "flack.sqlite"}',
         'LOG_LEVEL': 'WARNING',
     }
-    environ.update({key: str(value) for key, value in overrides.items()})
+    environ.update({key: str(value) for key, value in overrides.items() if value is not None})
     return environ
 
 
+@pytest.fixture(scope='session')
+def postgres_database():
+    """One PostgreSQL database for the session's tests, made and dropped here."""
+    database = PostgresDatabase()
+    yield database
+    database.drop()
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def database_url(request, tmp_path):
+    """Every test that uses the app runs on SQLite and on PostgreSQL."""
+    if request.param == 'sqlite':
+        return f'sqlite:///{tmp_path / "flack.sqlite"}'
+    url = request.getfixturevalue('postgres_database').url
+    engine = sqlalchemy.create_engine(url.replace('postgresql://', 'postgresql+psycopg2://'))
+    with engine.begin() as connection:
+        # The tables are made once; each test starts from empty ones.
+        db.metadata.create_all(connection)
+        tables = ', '.join(table.name for table in db.metadata.sorted_tables)
+        connection.execute(sqlalchemy.text(f'TRUNCATE {tables} RESTART IDENTITY CASCADE'))
+    engine.dispose()
+    return url
+
+
 @pytest.fixture
-def app_factory(tmp_path):
+def app_factory(tmp_path, database_url):
     """Make apps with settings of the test's choosing, all on one database."""
     made = []
 
     def make(**settings):
-        app = create_app(make_environ(tmp_path, **settings))
+        app = create_app(make_environ(tmp_path, DATABASE_URL=database_url, **settings))
         with app.app_context():
             db.create_all()
         made.append(app)

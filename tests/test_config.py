@@ -32,10 +32,11 @@ def test_development_keeps_a_generated_secret_key_across_restarts(tmp_path):
     assert first == second and len(first) >= 32
 
 
-def test_a_postgres_url_is_rewritten_for_sqlalchemy(tmp_path):
-    settings = load_settings(tmp_path, {'SECRET_KEY': 'k', 'DATABASE_URL': 'postgres://u:p@db/flack'})
+@pytest.mark.parametrize('scheme', ['postgres', 'postgresql'])
+def test_a_postgres_url_is_rewritten_for_sqlalchemy_and_psycopg2(tmp_path, scheme):
+    settings = load_settings(tmp_path, {'SECRET_KEY': 'k', 'DATABASE_URL': f'{scheme}://u:p@db/flack'})
 
-    assert settings['SQLALCHEMY_DATABASE_URI'] == 'postgresql://u:p@db/flack'
+    assert settings['SQLALCHEMY_DATABASE_URI'] == 'postgresql+psycopg2://u:p@db/flack'
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,107 @@
+"""The real backing services: PostgreSQL on loopback, Redis servers of our own.
+
+A test that needs a service it cannot reach is skipped on a developer's
+machine, and fails where ``FLACK_REQUIRE_SERVICES=1`` (CI sets it), so that
+CI can never pass by skipping.
+"""
+
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+import redis
+
+from .live import free_port, wait_for
+
+POSTGRES_ADMIN_URL = 'postgresql://postgres@127.0.0.1:5432/postgres'
+
+
+def service_missing(reason):
+    """Skip the test, or fail it where services are required."""
+    if os.environ.get('FLACK_REQUIRE_SERVICES') == '1':
+        pytest.fail(f'required service missing: {reason}', pytrace=False)
+    pytest.skip(reason)
+
+
+def _admin_connection():
+    import psycopg2
+
+    try:
+        connection = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=3)
+    except psycopg2.OperationalError as error:
+        service_missing(f'PostgreSQL at 127.0.0.1:5432 does not answer ({error})')
+    connection.autocommit = True
+    return connection
+
+
+class PostgresDatabase:
+    """A database of its own on the local PostgreSQL, dropped afterwards."""
+
+    def __init__(self):
+        self.name = f'flack_test_{uuid.uuid4().hex[:12]}'
+        self._execute(f'CREATE DATABASE {self.name}')
+        self.url = f'postgresql://postgres@127.0.0.1:5432/{self.name}'
+
+    def drop(self):
+        self._execute(f'DROP DATABASE IF EXISTS {self.name} WITH (FORCE)')
+
+    @staticmethod
+    def _execute(statement):
+        # Outside any transaction block, as CREATE and DROP DATABASE require.
+        connection = _admin_connection()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            connection.close()
+
+
+class RedisServer:
+    """A redis-server of our own on a free loopback port, keeping nothing on disk.
+
+    Its own server, not the shared one on 6379: test runs never see each
+    other's keys, queues or channels, and a test may stop and restart it.
+    """
+
+    def __init__(self, tmp_path):
+        if shutil.which('redis-server') is None:
+            service_missing('the redis-server program is not installed')
+        self.port = free_port()
+        self.url = f'redis://127.0.0.1:{self.port}/0'
+        self.log = tmp_path / f'redis-{self.port}.log'
+        self.process = None
+
+    def start(self):
+        command = [
+            'redis-server',
+            '--port',
+            str(self.port),
+            '--bind',
+            '127.0.0.1',
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+            '--logfile',
+            str(self.log),
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._answers, f'redis-server on port {self.port}')
+        return self
+
+    def _answers(self):
+        try:
+            return redis.Redis(port=self.port, socket_connect_timeout=0.5).ping()
+        except redis.ConnectionError:
+            return False
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def client(self):
+        return redis.Redis.from_url(self.url, decode_responses=True)

@@ -5,10 +5,12 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import requests
+import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
 # A loop that waits for something the server does in the background gives
@@ -98,3 +100,30 @@ class LiveFlack:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class Listener:
+    """A python-socketio client that records the ``updated_model`` events it hears."""
+
+    def __init__(self, server, transports=None, auth=None):
+        self.url = server if isinstance(server, str) else server.url
+        self.events = []
+        self._lock = threading.Lock()
+        self.client = socketio.Client(reconnection=False)
+        self.client.on('updated_model', self._record)
+        self.client.connect(self.url, transports=transports, auth=auth, wait_timeout=10)
+
+    def _record(self, payload):
+        with self._lock:
+            self.events.append(payload)
+
+    def messages(self):
+        with self._lock:
+            return [e['model'] for e in self.events if e['class'] == 'Message']
+
+    def users(self):
+        with self._lock:
+            return [e['model'] for e in self.events if e['class'] == 'User']
+
+    def close(self):
+        self.client.disconnect()

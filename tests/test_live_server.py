@@ -1,13 +1,10 @@
 """The Procfile's release and web commands, given only SECRET_KEY, PORT and
 DATABASE_URL, serve the whole contract; real Socket.IO clients talk to them."""
 
-import threading
-
 import pytest
 import requests
-import socketio
 
-from .live import LiveFlack, wait_for
+from .live import Listener, LiveFlack, wait_for
 
 CHALLENGE = 'Bearer realm="Authentication Required"'
 
@@ -43,32 +40,6 @@ def api(server):
     api = Api(server)
     yield api
     api.http.close()
-
-
-class Listener:
-    """A python-socketio client that records the ``updated_model`` events it hears."""
-
-    def __init__(self, server, transports=None, auth=None):
-        self.events = []
-        self._lock = threading.Lock()
-        self.client = socketio.Client(reconnection=False)
-        self.client.on('updated_model', self._record)
-        self.client.connect(server.url, transports=transports, auth=auth, wait_timeout=10)
-
-    def _record(self, payload):
-        with self._lock:
-            self.events.append(payload)
-
-    def messages(self):
-        with self._lock:
-            return [e['model'] for e in self.events if e['class'] == 'Message']
-
-    def users(self):
-        with self._lock:
-            return [e['model'] for e in self.events if e['class'] == 'User']
-
-    def close(self):
-        self.client.disconnect()
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def celery_init_app(app):
         # With REMAP_SIGTERM=SIGQUIT (see the Procfile), the platform's
         # SIGTERM gives running tasks this long to finish before the worker
         # stops and returns them to the queue, inside the 30 s window.
-        worker_soft_shutdown_timeout=20.0,
+        worker_soft_shutdown_timeout=10.0,
         worker_hijack_root_logger=False,
         beat_scheduler='celery.beat:Scheduler',  # in memory: nothing to keep between runs
         beat_schedule={

@@ -13,6 +13,7 @@ def test_defaults_are_the_embedded_mode_on_sqlite(tmp_path):
 
     assert settings['FLACK_ENV'] == 'production'
     assert settings['SQLALCHEMY_DATABASE_URI'] == f'sqlite:///{tmp_path / "flack.sqlite"}'
+    assert settings['REDIS_URL'] is None
     assert settings['PRESENCE_TIMEOUT'] == 60
     assert settings['REQUEST_STATS_WINDOW'] == 15
     assert settings['MAX_MESSAGE_LENGTH'] == 65536
@@ -52,6 +53,8 @@ def test_a_postgres_url_is_rewritten_for_sqlalchemy_and_psycopg2(tmp_path, schem
         ('DATABASE_URL', 'not a url'),
         ('SOCKETIO_TRANSPORTS', 'carrier-pigeon'),
         ('LOG_LEVEL', 'loud'),
+        ('REDIS_URL', 'http://localhost:6379'),
+        ('DATABASE_POOL_SIZE', '0'),
     ],
 )
 def test_a_malformed_setting_is_an_error_naming_the_variable(tmp_path, name, value):
@@ -59,11 +62,12 @@ def test_a_malformed_setting_is_an_error_naming_the_variable(tmp_path, name, val
         load_settings(tmp_path, {'SECRET_KEY': 'k', name: value})
 
 
-def test_one_web_worker_whatever_the_platform_asks_for():
-    settings = load_web_server_settings({'WEB_CONCURRENCY': '4'})
-
-    assert settings['workers'] == 1
-    assert settings['requested_workers'] == 4
+def test_one_web_worker_unless_redis_and_websocket_only():
+    assert load_web_server_settings({'WEB_CONCURRENCY': '4'})['workers'] == 1
+    polling = {'WEB_CONCURRENCY': '4', 'REDIS_URL': 'redis://localhost'}
+    assert load_web_server_settings(polling)['workers'] == 1
+    scaled = {**polling, 'SOCKETIO_TRANSPORTS': 'websocket'}
+    assert load_web_server_settings(scaled)['workers'] == 4
 
 
 def test_every_variable_the_code_reads_is_documented_in_env_example():

@@ -240,3 +240,152 @@ def test_every_client_of_every_web_process_hears_every_change_exactly_once(
                 client.close()
         seconds = honcho.stop()
     assert seconds < 30, honcho.log_path.read_text(errors='replace')[-3000:]
+
+
+def _online_events(watcher, user_id):
+    return [u['online'] for u in watcher.users() if u['id'] == user_id]
+
+
+def test_presence_started_on_one_web_process_ends_on_the_other_exactly_once(formation, listeners):
+    flack = formation(PRESENCE_TIMEOUT=300)
+    web1, web2 = flack.start('web'), flack.start('web')
+    user, token = Api(web1.url).new_user('susan')
+    watcher = listeners(web2.url)
+    on_web1, on_web2 = listeners(web1.url), listeners(web2.url)
+
+    on_web1.client.call('ping_user', token, timeout=10)
+    on_web2.client.call('ping_user', token, timeout=10)
+    on_web1.close()
+    time.sleep(SETTLE)
+    assert Api(web2.url).call('GET', f'/api/users/{user["id"]}').json()['online'] is True
+
+    on_web2.close()
+    wait_for(lambda: _online_events(watcher, user['id']) == [False], 'one offline event')
+    time.sleep(SETTLE)
+    assert _online_events(watcher, user['id']) == [False]
+
+
+def test_a_silent_user_is_swept_offline_once_even_with_two_clocks(formation, listeners):
+    flack = formation(PRESENCE_TIMEOUT=2)
+    web = flack.start('web')
+    flack.start('worker')
+    watcher = listeners(web.url)
+    user, _ = Api(web.url).new_user('susan')  # signing in brings her online
+
+    flack.start('clock')
+    flack.start('clock')
+
+    wait_for(lambda: _online_events(watcher, user['id']) == [False, True, False], 'the sweep', 30)
+    time.sleep(8)  # more sweeps of both clocks
+    # Registered (offline), signed in (online), swept (offline): once each.
+    assert _online_events(watcher, user['id']) == [False, True, False]
+
+
+def slow_page(handler, stopping):
+    """A page that takes a few seconds to answer: long enough to kill a worker mid-task."""
+    if stopping.wait(4):
+        return
+    body = b'<title>Worth the wait</title>'
+    try:
+        handler.send_response(200)
+        handler.send_header('Content-Type', 'text/html')
+        handler.send_header('Content-Length', str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except OSError:
+        pass  # the worker that asked is gone
+
+
+def _message_html(api, message_id):
+    response = api.call('GET', f'/api/messages/{message_id}')
+    assert response.status_code == 200, response.text
+    return response.json()['html']
+
+
+@pytest.mark.parametrize('stop_signal', [signal.SIGKILL, signal.SIGTERM], ids=['killed', 'terminated'])
+def test_a_preview_survives_its_worker_stopping_mid_task(formation, listeners, serve, stop_signal):
+    flack = formation(PENDING_PREVIEWS_GRACE=3)
+    web = flack.start('web')
+    worker = flack.start('worker')
+    flack.start('clock')
+    page = serve()
+    page.routes['/slow'] = slow_page
+    api = Api(web.url)
+    _, token = api.new_user('susan')
+    watcher = listeners(web.url)
+
+    message = api.post(token, f'wait for it: {page.url("/slow")}')
+    wait_for(lambda: page.requests, 'the worker to start fetching')
+    worker.signal(stop_signal)
+    exit_code = worker.wait(timeout=30)
+    flack.start('worker')  # the platform starts a new one
+
+    wait_for(lambda: 'Worth the wait' in _message_html(api, message['id']), 'the preview', 60)
+    time.sleep(SETTLE)
+    previews = [m for m in watcher.messages() if m['id'] == message['id'] and 'Worth the wait' in m['html']]
+    assert len(previews) == 1
+    if stop_signal == signal.SIGTERM:
+        assert exit_code is not None, 'the worker outlived the shutdown window'
+
+
+def test_posting_and_reading_go_on_while_redis_is_down_and_nothing_is_lost(
+    formation, services, listeners, serve
+):
+    _, redis_server = services
+    flack = formation(PENDING_PREVIEWS_GRACE=3)
+    web = flack.start('web')
+    flack.start('worker')
+    flack.start('clock')
+    page = serve()
+    page.routes['/page'] = PAGE
+    api = Api(web.url)
+    _, token = api.new_user('susan')
+
+    redis_server.stop()
+    during = [api.post(token, 'while Redis is down'), api.post(token, f'with a link: {page.url("/page")}')]
+    for path in ('/api/messages', '/api/users', f'/api/messages/{during[0]["id"]}', '/stats', '/'):
+        assert api.call('GET', path, token).status_code == 200, path
+    assert api.call('GET', '/healthz').status_code == 503
+    stored = [m['id'] for m in api.call('GET', '/api/messages').json()['messages']]
+    assert [m['id'] for m in during] == stored[-2:]
+
+    redis_server.start()
+    wait_for(
+        lambda: '<blockquote>' in _message_html(api, during[1]['id']), 'the preview after Redis is back', 60
+    )
+    watcher = listeners(web.url)
+    wait_for(lambda: _fan_out_works(api, token, watcher), 'fan-out after Redis is back', 30)
+    assert api.call('GET', '/healthz').status_code == 200
+
+
+def _fan_out_works(api, token, watcher):
+    message = api.post(token, 'are you there?')
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if any(m['id'] == message['id'] for m in watcher.messages()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_clients_of_a_stopped_web_process_reconnect_to_the_other_and_miss_nothing(formation, listeners):
+    flack = formation()
+    web1, web2 = flack.start('web'), flack.start('web')
+    api = Api(web2.url)
+    _, token = api.new_user('susan')
+    before = api.post(token, 'before the restart')
+    client = listeners(web1.url)
+    wait_for(lambda: client.client.connected, 'the client to connect')
+    last_seen = before['updated_at']
+
+    web1.signal(signal.SIGTERM)
+    wait_for(lambda: not client.client.connected, 'the client to be disconnected', 30)
+    meanwhile = [api.post(token, f'while you were away {n}') for n in range(3)]
+    assert web1.wait(timeout=30) == 0
+
+    # The router sends the reconnecting client to the web process still up.
+    client = listeners(web2.url)
+    missed = api.call('GET', f'/api/messages?updated_since={last_seen - 1}').json()['messages']
+    assert {m['id'] for m in meanwhile} <= {m['id'] for m in missed}
+    after = api.post(token, 'welcome back')
+    wait_for(lambda: any(m['id'] == after['id'] for m in client.messages()), 'live events again')

@@ -96,7 +96,7 @@ class Process:
             raise AssertionError(f'{self.name} exited:\n{self.output().decode(errors="replace")}')
         try:
             return requests.get(f'{self.url}/healthz', timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting
             return False
 
     def output(self):

@@ -83,7 +83,7 @@ class LiveFlack:
             raise AssertionError(f'the web process exited:\n{self.log.read_text()}')
         try:
             return requests.get(f'{self.url}/healthz', timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting
             return False
 
     def stop(self):

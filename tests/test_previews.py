@@ -8,7 +8,7 @@ from flack.models import Message, User
 
 from .conftest import Accounts
 from .live import wait_for
-from .pages import html_page
+from .pages import Route, html_page
 
 HOSTILE_PAGE = html_page(
     '<html><head><title>&lt;script&gt;alert(1)&lt;/script&gt; News</title>'
@@ -129,3 +129,39 @@ def test_lost_preview_tasks_are_found_and_redone(private_allowed, serve):
 
     wait_for(lambda: _stored(app, lost_id)[1] is False, 'the lost preview to be redone')
     assert '<blockquote>' in _stored(app, lost_id)[0]
+
+
+def test_a_page_that_may_come_back_leaves_the_message_pending_for_a_retry(private_allowed, serve):
+    app, client, susan = private_allowed
+    page = serve()
+    page.routes['/busy'] = Route(status=503)
+    with app.app_context():
+        # Stored directly: the background task must not race this test.
+        message = Message(
+            user=db.session.get(User, susan.id), source=page.url('/busy'), html='x', previews_pending=True
+        )
+        db.session.add(message)
+        db.session.commit()
+        message_id = message.id
+
+        with pytest.raises(previews.PreviewsNotReady):
+            previews.add_previews(message_id, give_up_on_transient_errors=False)
+        assert _stored(app, message_id)[1] is True
+
+        previews.add_previews(message_id, give_up_on_transient_errors=True)
+    assert _stored(app, message_id) == ('x', False)
+
+
+def test_a_page_that_will_never_answer_is_not_retried(private_allowed, serve):
+    app, client, susan = private_allowed
+    page = serve()  # 404 for everything
+    with app.app_context():
+        message = Message(
+            user=db.session.get(User, susan.id), source=page.url('/gone'), html='x', previews_pending=True
+        )
+        db.session.add(message)
+        db.session.commit()
+
+        previews.add_previews(message.id, give_up_on_transient_errors=False)
+
+        assert db.session.get(Message, message.id).previews_pending is False

@@ -15,7 +15,7 @@ import requests
 
 from .formation import Formation
 from .live import ROOT, Listener, free_port, wait_for
-from .pages import html_page
+from .pages import Route, html_page
 from .services import PostgresDatabase, RedisServer
 
 pytestmark = pytest.mark.scaled
@@ -142,7 +142,7 @@ class Honcho:
             raise AssertionError(self.log_path.read_text(errors='replace'))
         try:
             return requests.get(f'{url}/healthz', timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting
             return False
 
     def stop(self):
@@ -389,3 +389,29 @@ def test_clients_of_a_stopped_web_process_reconnect_to_the_other_and_miss_nothin
     assert {m['id'] for m in meanwhile} <= {m['id'] for m in missed}
     after = api.post(token, 'welcome back')
     wait_for(lambda: any(m['id'] == after['id'] for m in client.messages()), 'live events again')
+
+
+def test_a_preview_is_retried_until_a_busy_page_answers(formation, listeners, serve):
+    flack = formation()
+    web = flack.start('web')
+    flack.start('worker')
+    page = serve()
+    answers = iter([Route(status=503), PAGE])
+
+    def busy_then_fine(handler, stopping):
+        route = next(answers, PAGE)
+        handler.send_response(route.status)
+        for name, value in route.headers.items():
+            handler.send_header(name, value)
+        handler.send_header('Content-Length', str(len(route.body)))
+        handler.end_headers()
+        handler.wfile.write(route.body)
+
+    page.routes['/busy'] = busy_then_fine
+    api = Api(web.url)
+    _, token = api.new_user('susan')
+
+    message = api.post(token, page.url('/busy'))
+
+    wait_for(lambda: '<blockquote>' in _message_html(api, message['id']), 'the retried preview', 60)
+    assert len(page.requests) == 2

@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import requests
-
-from .live import ROOT, free_port, procfile_commands, wait_for
+from .live import ROOT, answers_healthz, free_port, procfile_commands, wait_for
 
 
 class Formation:
@@ -92,12 +90,7 @@ class Process:
         self._log_path = log_path
 
     def healthy(self):
-        if self.popen.poll() is not None:
-            raise AssertionError(f'{self.name} exited:\n{self.output().decode(errors="replace")}')
-        try:
-            return requests.get(f'{self.url}/healthz', timeout=2).status_code == 200
-        except requests.RequestException:  # not listening yet, or still booting
-            return False
+        return answers_healthz(self.url, self.popen, self._log_path)
 
     def output(self):
         return self._log_path.read_bytes()

@@ -46,6 +46,16 @@ def wait_for(condition, what, patience=PATIENCE):
         time.sleep(0.05)
 
 
+def answers_healthz(url, process, log_path):
+    """Whether the web process at ``url`` answers; fails at once if it has exited."""
+    if process.poll() is not None:
+        raise AssertionError(f'the process exited:\n{log_path.read_text(errors="replace")[-5000:]}')
+    try:
+        return requests.get(f'{url}/healthz', timeout=2).status_code == 200
+    except requests.RequestException:  # not listening yet, or still booting
+        return False
+
+
 class LiveFlack:
     """The release and web processes of the Procfile, run as the platform would."""
 
@@ -79,12 +89,7 @@ class LiveFlack:
         return self
 
     def _healthy(self):
-        if self.process.poll() is not None:
-            raise AssertionError(f'the web process exited:\n{self.log.read_text()}')
-        try:
-            return requests.get(f'{self.url}/healthz', timeout=1).status_code == 200
-        except requests.RequestException:  # not listening yet, or still booting
-            return False
+        return answers_healthz(self.url, self.process, self.log)
 
     def stop(self):
         if self.process and self.process.poll() is None:

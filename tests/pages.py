@@ -39,6 +39,16 @@ class Request:
     headers: Message
 
 
+def send(handler, route):
+    """Answer the request ``handler`` holds with the canned ``route``."""
+    handler.send_response(route.status)
+    for name, value in route.headers.items():
+        handler.send_header(name, value)
+    handler.send_header('Content-Length', str(len(route.body)))
+    handler.end_headers()
+    handler.wfile.write(route.body)
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         server = self.server
@@ -46,13 +56,8 @@ class _Handler(BaseHTTPRequestHandler):
         route = server.routes.get(self.path, Route(status=404))
         if callable(route):
             route(self, server.stopping)
-            return
-        self.send_response(route.status)
-        for name, value in route.headers.items():
-            self.send_header(name, value)
-        self.send_header('Content-Length', str(len(route.body)))
-        self.end_headers()
-        self.wfile.write(route.body)
+        else:
+            send(self, route)
 
     def log_message(self, format, *args):
         pass

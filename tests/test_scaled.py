@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from .formation import Formation
-from .live import ROOT, Listener, free_port, wait_for
-from .pages import Route, html_page
+from .live import ROOT, Listener, answers_healthz, free_port, wait_for
+from .pages import Route, html_page, send
 from .services import PostgresDatabase, RedisServer
 
 pytestmark = pytest.mark.scaled
@@ -138,12 +138,7 @@ class Honcho:
         wait_for(lambda: b' ready.' in self.log_path.read_bytes(), 'the worker to be ready', patience=60)
 
     def _healthy(self, url):
-        if self.process.poll() is not None:
-            raise AssertionError(self.log_path.read_text(errors='replace'))
-        try:
-            return requests.get(f'{url}/healthz', timeout=2).status_code == 200
-        except requests.RequestException:  # not listening yet, or still booting
-            return False
+        return answers_healthz(url, self.process, self.log_path)
 
     def stop(self):
         """SIGTERM, as the platform stops a release; returns the seconds it took."""
@@ -399,13 +394,7 @@ def test_a_preview_is_retried_until_a_busy_page_answers(formation, listeners, se
     answers = iter([Route(status=503), PAGE])
 
     def busy_then_fine(handler, stopping):
-        route = next(answers, PAGE)
-        handler.send_response(route.status)
-        for name, value in route.headers.items():
-            handler.send_header(name, value)
-        handler.send_header('Content-Length', str(len(route.body)))
-        handler.end_headers()
-        handler.wfile.write(route.body)
+        send(handler, next(answers, PAGE))
 
     page.routes['/busy'] = busy_then_fine
     api = Api(web.url)

@@ -17,7 +17,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 # Flack on the embedded default (SQLite, one process) at http://127.0.0.1:5000.
 run: $(VENV)/.runtime
-	FLACK_ENV=$${FLACK_ENV:-development} $(BIN)/flask --app flack db upgrade
+	FLACK_ENV=$${FLACK_ENV:-development} $(BIN)/python manage.py db upgrade
 	FLACK_ENV=$${FLACK_ENV:-development} exec $(BIN)/python manage.py run
 
 # The whole test suite.

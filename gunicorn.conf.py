@@ -6,10 +6,18 @@ which reads the environment for the whole application.
 
 import logging
 import signal
+import warnings
 
-from flack.config import load_web_server_settings
+from flack.config import INSTANCE_PATH, exit_on_config_error, load_settings, load_web_server_settings
 
-settings = load_web_server_settings()
+# Every setting is checked here, in the master, so that a wrong one stops
+# the process with one line before any worker starts.
+exit_on_config_error(load_settings, INSTANCE_PATH)
+settings = exit_on_config_error(load_web_server_settings)
+
+# eventlet warns at import that it is in maintenance mode (the architecture
+# notes say why Flack keeps it), in a multi-line message no log drain reads.
+warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
 # The platform routes traffic to $PORT on every interface.
 bind = f'0.0.0.0:{settings["port"]}'
@@ -34,11 +42,29 @@ graceful_timeout = 25
 # Longer than the router's idle timeout, so the router closes idle
 # connections first and never sends a request into a closing socket.
 keepalive = 95
-# Logs go to stdout, one line per event; the access line names no query
-# string (it could carry anything a client typed).
+# Logs go to stdout, one key=value line per event, gunicorn's own too; the
+# access line names no query string (it could carry anything a client typed).
 accesslog = '-'
 errorlog = '-'
 loglevel = settings['log_level']
+logconfig_dict = {
+    'version': 1,
+    'disable_existing_loggers': False,
+    'formatters': {'key_value': {'()': 'flack.logs.KeyValueFormatter'}},
+    'handlers': {
+        'stdout': {'class': 'logging.StreamHandler', 'stream': 'ext://sys.stdout', 'formatter': 'key_value'},
+    },
+    # The application adds its own handler to the root logger (flack.logs).
+    'root': {'handlers': [], 'level': 'WARNING'},
+    'loggers': {
+        'gunicorn.error': {
+            'handlers': ['stdout'],
+            'level': settings['log_level'].upper(),
+            'propagate': False,
+        },
+        'gunicorn.access': {'handlers': ['stdout'], 'level': 'INFO', 'propagate': False},
+    },
+}
 access_log_format = (
     'event=request method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s '
     'duration_ms=%(M)s request_id=%({x-request-id}i)s'

@@ -9,12 +9,16 @@ import click
 from flask.cli import FlaskGroup
 
 from flack import create_app
-from flack.config import load_web_server_settings
+from flack.config import INSTANCE_PATH, exit_on_config_error, load_settings, load_web_server_settings, masked
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
-@click.group(cls=FlaskGroup, create_app=create_app)
+def _create_app():
+    return exit_on_config_error(create_app)
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app)
 def cli():
     """Flack, a real-time chat service."""
 
@@ -24,10 +28,17 @@ def cli():
 @click.option('--port', type=int, help='Port (default: $PORT, else 5000).')
 def run(host, port):
     """Serve Flack with gunicorn, as the Procfile's web process does."""
-    port = port or load_web_server_settings()['port']
+    port = port or exit_on_config_error(load_web_server_settings)['port']
     command = ['-m', 'gunicorn', '--config', 'gunicorn.conf.py', '--bind', f'{host}:{port}', 'flack.wsgi:app']
     os.chdir(ROOT)
     os.execv(sys.executable, [sys.executable, *command])
+
+
+@cli.command('config', with_appcontext=False)
+def show_config():
+    """Print the effective settings, secrets masked."""
+    for name, value in sorted(exit_on_config_error(load_settings, INSTANCE_PATH).items()):
+        click.echo(f'{name}={masked(name, value)}')
 
 
 @cli.command('test', with_appcontext=False, context_settings={'ignore_unknown_options': True})

@@ -1,7 +1,5 @@
 """The application factory: settings, extensions, adapters, blueprints."""
 
-import logging
-import sys
 from pathlib import Path
 
 import socketio as socketio_server
@@ -14,8 +12,9 @@ from . import broadcast, events, green, redis_client  # noqa: F401  (broadcast, 
 from .api import bp as api_bp
 from .api import errors
 from .background import InProcessWork
-from .config import load_settings
+from .config import INSTANCE_PATH, load_settings
 from .extensions import db, migrate, socketio
+from .logs import configure_logging
 from .main import bp as main_bp
 from .presence import MemoryPresenceStore, RedisPresenceStore
 from .redis_client import redis_options
@@ -43,7 +42,14 @@ def build_app(environ=None, process='web'):
     ``process`` is ``'web'`` for the process that serves clients, ``'worker'``
     for the Celery worker and clock, which only emit Socket.IO events.
     """
-    app = APIFlask(__name__, title='Flack', version=VERSION, spec_path='/api/openapi.json', docs_path=None)
+    app = APIFlask(
+        __name__,
+        title='Flack',
+        version=VERSION,
+        spec_path='/api/openapi.json',
+        docs_path=None,
+        instance_path=str(INSTANCE_PATH),
+    )
     app.config.update(load_settings(app.instance_path, environ))
     app.config.update(
         # The contract answers bad input with 400, as the original did.
@@ -53,7 +59,7 @@ def build_app(environ=None, process='web'):
         MAX_CONTENT_LENGTH=6 * app.config['MAX_MESSAGE_LENGTH'] + 4096,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(app.config),
     )
-    _configure_logging(app.config['LOG_LEVEL'])
+    configure_logging(app.config['LOG_LEVEL'])
     app.url_map.converters['int'] = IdConverter
 
     mode = green.active_mode()
@@ -133,14 +139,3 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute('PRAGMA journal_mode=WAL')
         cursor.execute('PRAGMA foreign_keys=ON')
         cursor.close()
-
-
-def _configure_logging(level):
-    # Libraries log at INFO at most: their DEBUG lines (markdown-it's parser
-    # trace, say) would drown Flack's own.
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=max(logging.getLevelName(level), logging.INFO),
-        format='%(asctime)s level=%(levelname)s logger=%(name)s %(message)s',
-    )
-    logging.getLogger('flack').setLevel(level)

@@ -6,9 +6,14 @@ Flask config. Every variable read here is documented in ``.env.example``.
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .logs import quote
+
+# Where Flask keeps the instance folder of this package (SQLite file, dev key).
+INSTANCE_PATH = Path(__file__).resolve().parent.parent / 'instance'
 ENVIRONMENTS = ('production', 'development', 'testing')
 ASYNC_MODES = ('eventlet', 'gevent')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
@@ -16,6 +21,19 @@ LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+def exit_on_config_error(load, *args, **kwargs):
+    """Call ``load``; if a setting is wrong, say which in one line and exit with status 1.
+
+    For the entry points of the processes: better not to start at all than
+    to start half-configured.
+    """
+    try:
+        return load(*args, **kwargs)
+    except ConfigError as error:
+        print(f'level=ERROR event=config_error error={quote(error)}', file=sys.stdout, flush=True)
+        raise SystemExit(1) from None
 
 
 def _integer(environ, name, default, minimum=0):
@@ -165,3 +183,16 @@ def load_web_server_settings(environ=None):
         'requested_workers': requested,
         'log_level': _log_level(environ, 'production').lower(),
     }
+
+
+def masked(name, value):
+    """``value`` fit to print: secrets hidden, passwords cut out of URLs."""
+    if value is None:
+        return ''
+    if name == 'SECRET_KEY':
+        return '********'
+    text = ','.join(value) if isinstance(value, list) else str(value)
+    parts = urlsplit(text)
+    if parts.password:
+        return text.replace(f':{parts.password}@', ':********@', 1)
+    return text

@@ -33,6 +33,8 @@ from urllib.parse import quote, urljoin, urlsplit
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from . import logs
+
 logger = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -386,7 +388,12 @@ def _hostname(url):
 def _log_failure(host, error):
     # The host only: paths and query strings can carry tokens.
     outcome = 'refused' if isinstance(error, AddressRefused) else 'failed'
-    logger.info('event=preview_fetch outcome=%s host=%s reason="%s"', outcome, host or '-', error)
+    logger.info(
+        'event=preview_fetch outcome=%s host=%s reason=%s',
+        outcome,
+        logs.quote(host or '-'),
+        logs.quote(error),
+    )
 
 
 class _Deadline:

@@ -3,7 +3,8 @@
 from dotenv import load_dotenv
 
 from . import create_app
+from .config import exit_on_config_error
 
 load_dotenv()
-app = create_app(process='worker')
+app = exit_on_config_error(create_app, process='worker')
 celery = app.extensions['celery']

@@ -7,10 +7,11 @@ time this module is imported.
 from dotenv import load_dotenv
 
 from . import create_app
+from .config import exit_on_config_error
 from .extensions import socketio
 
 load_dotenv()
-app = create_app()
+app = exit_on_config_error(create_app)
 app.extensions['flack.background'].start_periodic()
 
 

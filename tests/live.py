@@ -1,7 +1,6 @@
 """Running Flack for real: the Procfile's commands on a free loopback port."""
 
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -75,15 +74,19 @@ class LiveFlack:
         self.process = None
 
     def run(self, process_type, **kwargs):
-        command = shlex.split(procfile_commands()[process_type].replace('$PORT', self.environ['PORT']))
+        """Run a Procfile command to its end, in bash as a platform does."""
+        command = ['bash', '-c', procfile_commands()[process_type]]
         return subprocess.run(command, cwd=ROOT, env=self.environ, check=True, **kwargs)
 
     def start(self):
         self.run('release', capture_output=True)
-        command = shlex.split(procfile_commands()['web'].replace('$PORT', self.environ['PORT']))
         with open(self.log, 'wb') as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.environ, stdout=log, stderr=subprocess.STDOUT
+                ['bash', '-c', procfile_commands()['web']],
+                cwd=ROOT,
+                env=self.environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         wait_for(self._healthy, f'the web process on port {self.port}')
         return self

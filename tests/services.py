@@ -9,13 +9,18 @@ import os
 import shutil
 import subprocess
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 
 from .live import free_port, wait_for
 
-POSTGRES_ADMIN_URL = 'postgresql://postgres@127.0.0.1:5432/postgres'
+# A server where the tests may create databases: the local one by default;
+# a platform's CI points this at the database it provides.
+POSTGRES_ADMIN_URL = os.environ.get(
+    'FLACK_TEST_POSTGRES_URL', 'postgresql://postgres@127.0.0.1:5432/postgres'
+)
 
 
 def service_missing(reason):
@@ -31,7 +36,7 @@ def _admin_connection():
     try:
         connection = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=3)
     except psycopg2.OperationalError as error:
-        service_missing(f'PostgreSQL at 127.0.0.1:5432 does not answer ({error})')
+        service_missing(f'PostgreSQL does not answer ({error})')
     connection.autocommit = True
     return connection
 
@@ -42,7 +47,9 @@ class PostgresDatabase:
     def __init__(self):
         self.name = f'flack_test_{uuid.uuid4().hex[:12]}'
         self._execute(f'CREATE DATABASE {self.name}')
-        self.url = f'postgresql://postgres@127.0.0.1:5432/{self.name}'
+        self.url = urlunsplit(
+            urlsplit(POSTGRES_ADMIN_URL)._replace(scheme='postgresql', path=f'/{self.name}')
+        )
 
     def drop(self):
         self._execute(f'DROP DATABASE IF EXISTS {self.name} WITH (FORCE)')

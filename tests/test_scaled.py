@@ -184,7 +184,7 @@ def test_every_client_of_every_web_process_hears_every_change_exactly_once(
         'PYTHONWARNINGS': 'ignore::DeprecationWarning',
     }
     subprocess.run(
-        ['flask', '--app', 'flack', 'db', 'upgrade'],
+        [sys.executable, 'manage.py', 'db', 'upgrade'],
         cwd=ROOT,
         check=True,
         capture_output=True,

@@ -1,0 +1,52 @@
+"""Logs: stdout, one line per event, ``key=value`` pairs a log drain can parse."""
+
+import json
+import logging
+import re
+import sys
+
+# A message already written as pairs (event=... key="...") is kept as it is.
+_PAIRS = re.compile(r'^\w+=("[^"]*"|\S*)( \w+=("[^"]*"|\S*))*$')
+
+
+def quote(value):
+    """``value`` as one token: escaped and quoted when it holds spaces, quotes or newlines."""
+    text = str(value)
+    if text and not re.search(r'[\s"=\\]', text):
+        return text
+    # JSON string syntax: quotes and backslashes escaped, newlines as \n.
+    return json.dumps(text, ensure_ascii=False)
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``time=... level=... logger=...`` then the message's own pairs, or ``msg="..."``."""
+
+    def format(self, record):
+        message = record.getMessage()
+        fields = [
+            f'time={self.formatTime(record, "%Y-%m-%dT%H:%M:%S")}',
+            f'level={record.levelname}',
+            f'logger={record.name}',
+            message if _PAIRS.match(message) else f'msg={quote(message)}',
+        ]
+        if record.exc_info:
+            # A traceback stays on the event's one line, its newlines escaped.
+            fields.append(f'exception={quote(self.formatException(record.exc_info))}')
+        return ' '.join(fields)
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """The one handler Flack installs; replaced, not added to, when an app is made again."""
+
+
+def configure_logging(level):
+    """Send every log line to stdout, Flack's at ``level``, libraries' at INFO or above."""
+    handler = _StdoutHandler(sys.stdout)
+    handler.setFormatter(KeyValueFormatter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StdoutHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    # Libraries' DEBUG lines (markdown-it's parser trace, say) would drown Flack's own.
+    root.setLevel(max(logging.getLevelName(level), logging.INFO))
+    logging.getLogger('flack').setLevel(level)

@@ -224,3 +224,27 @@ def test_honcho_runs_the_procfile_with_a_env_made_from_env_example(tmp_path):
     finally:
         redis_server.stop()
         database.drop()
+
+
+def test_manage_config_prints_the_settings_with_secrets_masked():
+    environ = {
+        'PATH': f'{sys.executable.rsplit("/", 1)[0]}:/usr/bin:/bin',
+        'SECRET_KEY': 'the-secret-key-itself',
+        'DATABASE_URL': 'postgres://flack:db-password@db.example:5432/flack',
+        'REDIS_URL': 'rediss://:redis-password@redis.example:6380',
+    }
+    done = subprocess.run(
+        [sys.executable, 'manage.py', 'config'],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert 'SECRET_KEY=********' in done.stdout
+    assert 'SQLALCHEMY_DATABASE_URI=postgresql+psycopg2://flack:********@db.example:5432/flack' in done.stdout
+    assert 'REDIS_URL=rediss://:********@redis.example:6380' in done.stdout
+    for secret in ('the-secret-key-itself', 'db-password', 'redis-password'):
+        assert secret not in done.stdout + done.stderr

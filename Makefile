@@ -15,13 +15,17 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The browser client's Socket.IO library, from package-lock.json.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+
 # Flack on the embedded default (SQLite, one process) at http://127.0.0.1:5000.
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime node_modules/.package-lock.json
 	FLACK_ENV=$${FLACK_ENV:-development} $(BIN)/python manage.py db upgrade
 	FLACK_ENV=$${FLACK_ENV:-development} exec $(BIN)/python manage.py run
 
 # The whole test suite.
-test: $(VENV)/.dev
+test: $(VENV)/.dev node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev

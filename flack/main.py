@@ -1,7 +1,9 @@
 """The page, and the operational routes: /stats and /healthz."""
 
+from pathlib import Path
+
 from apiflask import APIBlueprint
-from flask import current_app, render_template
+from flask import current_app, make_response, render_template, send_from_directory
 from redis import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -13,10 +15,30 @@ from .stats import requests_per_second
 bp = APIBlueprint('main', __name__, tag='Operations')
 
 
+# What the browser client may load: its own scripts and styles only (no
+# inline code), and connections back to this origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# The Socket.IO client, as `npm ci` installed it from package-lock.json.
+SOCKETIO_CLIENT = Path(__file__).resolve().parent.parent / 'node_modules' / 'socket.io-client' / 'dist'
+
+
 @bp.get('/')
 @bp.doc(hide=True)
 def index():
-    return render_template('index.html')
+    """The browser client."""
+    response = make_response(render_template('index.html'))
+    response.headers['Content-Security-Policy'] = CONTENT_SECURITY_POLICY
+    return response
+
+
+@bp.get('/vendor/<any("socket.io.min.js", "socket.io.min.js.map"):filename>')
+@bp.doc(hide=True)
+def vendor(filename):
+    """The Socket.IO client library from node_modules (run `npm ci` first)."""
+    return send_from_directory(SOCKETIO_CLIENT, filename, max_age=3600)
 
 
 @bp.get('/stats')

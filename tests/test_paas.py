@@ -78,7 +78,8 @@ def test_app_json_adds_postgresql_and_redis_and_runs_every_process_type():
     assert plans == ['heroku-postgresql:essential-0', 'heroku-redis:mini']
     assert set(app['formation']) == set(procfile_commands()) - {'release'}
     assert all(entry['quantity'] >= 1 for entry in app['formation'].values())
-    assert app['buildpacks'][-1] == {'url': 'heroku/python'}
+    # Node.js first: it runs `npm ci` for the browser client's Socket.IO library.
+    assert app['buildpacks'] == [{'url': 'heroku/nodejs'}, {'url': 'heroku/python'}]
     test = app['environments']['test']
     assert {'heroku-postgresql:in-dyno', 'heroku-redis:in-dyno'} <= set(test['addons'])
     assert 'pytest' in test['scripts']['test']

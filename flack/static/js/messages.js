@@ -1,0 +1,166 @@
+// The message list: in id order, each message once, whatever order events arrive in.
+import { hueClass } from './users.js';
+
+const PAGE_SIZE = 50;
+
+export class MessageList {
+  constructor(element, { users, request, me }) {
+    this.element = element;
+    this.users = users;
+    this.request = request;
+    this.me = me;
+    this.messages = new Map();
+    this.items = new Map();
+    this.loadingOlder = false;
+    this.reachedStart = false;
+    element.addEventListener('scroll', () => {
+      if (element.scrollTop < 40) this.loadOlder();
+    });
+    // A nickname can change or arrive after the message: redraw that author's lines.
+    users.onChange((user) => {
+      for (const message of this.messages.values()) {
+        if (message.user_id === user.id) this.draw(message);
+      }
+    });
+  }
+
+  // The newest page, then older ones as the reader scrolls up.
+  async loadLatest() {
+    const { messages } = await this.request('GET', `/api/messages?limit=${PAGE_SIZE}`);
+    this.reachedStart = messages.length < PAGE_SIZE;
+    this.addAll(messages);
+    this.scrollToBottom();
+  }
+
+  async loadOlder() {
+    if (this.loadingOlder || this.reachedStart || this.messages.size === 0) return;
+    this.loadingOlder = true;
+    try {
+      const oldest = Math.min(...this.messages.keys());
+      const { messages } = await this.request('GET', `/api/messages?limit=${PAGE_SIZE}&before=${oldest}`);
+      this.reachedStart = messages.length < PAGE_SIZE;
+      const fromBottom = this.element.scrollHeight - this.element.scrollTop;
+      this.addAll(messages);
+      this.element.scrollTop = this.element.scrollHeight - fromBottom; // keep the reader's place
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
+  addAll(messages) {
+    for (const message of messages) this.update(message);
+  }
+
+  latestChange() {
+    let latest = 0;
+    for (const message of this.messages.values()) latest = Math.max(latest, message.updated_at);
+    return latest;
+  }
+
+  update(message) {
+    const known = this.messages.get(message.id);
+    if (known && known.updated_at > message.updated_at) return; // an older event arriving late
+    const atBottom = this.isAtBottom();
+    this.messages.set(message.id, message);
+    this.draw(message);
+    if (!known && atBottom) this.scrollToBottom();
+  }
+
+  draw(message) {
+    let item = this.items.get(message.id);
+    if (!item) {
+      item = document.createElement('li');
+      item.className = 'message';
+      item.dataset.messageId = message.id;
+      this.items.set(message.id, item);
+      this.insertInOrder(item, message.id);
+    }
+    if (item.dataset.editing === 'true') return;
+    const author = this.users.get(message.user_id);
+    const name = document.createElement('span');
+    name.className = `author ${hueClass(message.user_id)}`;
+    name.textContent = author ? author.nickname : `user ${message.user_id}`;
+    const time = document.createElement('time');
+    time.className = 'time';
+    time.dateTime = new Date(message.created_at * 1000).toISOString();
+    time.textContent = new Date(message.created_at * 1000).toLocaleTimeString();
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    meta.append(name, time);
+    if (message.updated_at > message.created_at) {
+      const edited = document.createElement('span');
+      edited.className = 'time';
+      edited.textContent = '(edited)';
+      meta.append(edited);
+    }
+    if (message.user_id === this.me().userId) {
+      const edit = document.createElement('button');
+      edit.type = 'button';
+      edit.className = 'edit';
+      edit.textContent = 'edit';
+      edit.addEventListener('click', () => this.startEditing(message.id));
+      meta.append(edit);
+    }
+    const body = document.createElement('div');
+    body.className = 'body';
+    // The one place HTML is inserted: the server renders and sanitizes it.
+    body.innerHTML = message.html;
+    item.replaceChildren(meta, body);
+  }
+
+  insertInOrder(item, id) {
+    const later = [...this.items.entries()]
+      .filter(([otherId, other]) => otherId > id && other.isConnected)
+      .sort(([a], [b]) => a - b)[0];
+    this.element.insertBefore(item, later ? later[1] : null);
+  }
+
+  startEditing(id) {
+    const item = this.items.get(id);
+    const message = this.messages.get(id);
+    item.dataset.editing = 'true';
+    const field = document.createElement('textarea');
+    field.value = message.source;
+    field.rows = 3;
+    const save = document.createElement('button');
+    save.type = 'button';
+    save.textContent = 'Save';
+    const cancel = document.createElement('button');
+    cancel.type = 'button';
+    cancel.textContent = 'Cancel';
+    const error = document.createElement('p');
+    error.className = 'error';
+    const stop = () => {
+      delete item.dataset.editing;
+      this.draw(this.messages.get(id));
+    };
+    save.addEventListener('click', async () => {
+      try {
+        await this.request('PUT', `/api/messages/${id}`, { body: { source: field.value } });
+        const edited = await this.request('GET', `/api/messages/${id}`);
+        delete item.dataset.editing;
+        this.update(edited);
+      } catch (failure) {
+        error.textContent = failure.message;
+      }
+    });
+    cancel.addEventListener('click', stop);
+    item.replaceChildren(field, save, cancel, error);
+    field.focus();
+  }
+
+  isAtBottom() {
+    return this.element.scrollHeight - this.element.scrollTop - this.element.clientHeight < 40;
+  }
+
+  scrollToBottom() {
+    this.element.scrollTop = this.element.scrollHeight;
+  }
+
+  clear() {
+    this.messages.clear();
+    this.items.clear();
+    this.element.replaceChildren();
+    this.reachedStart = false;
+  }
+}

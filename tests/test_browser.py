@@ -1,0 +1,273 @@
+"""The browser client in real Chromium (Debian's package, driven by Playwright)."""
+
+import os
+import re
+import shutil
+import time
+
+import pytest
+
+from flack import create_app
+from flack.chat import post_message
+from flack.extensions import db
+from flack.models import User
+
+from .live import ROOT, LiveFlack
+from .pages import html_page
+from .services import service_missing
+
+playwright_api = pytest.importorskip('playwright.sync_api')
+expect = playwright_api.expect
+
+# Refreshed by FLACK_UPDATE_SCREENSHOT=1 make test; shown in the README.
+README_SCREENSHOT = ROOT / 'docs' / 'flack-chat.png'
+HOSTILE_NICKNAME = '<img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(scope='module')
+def browser():
+    executable = shutil.which('chromium')
+    if executable is None:
+        service_missing("Debian's chromium package is not installed")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=[
+                '--no-sandbox',
+                '--disable-gpu',
+                '--disable-background-networking',
+                '--disable-component-update',
+                '--disable-sync',
+                '--no-first-run',
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    with LiveFlack(tmp_path, LINK_PREVIEWS_ALLOW_PRIVATE=1) as live:
+        yield live
+
+
+class Person:
+    """One browser context: a user at their own browser, watched for trouble."""
+
+    def __init__(self, browser, server):
+        self.context = browser.new_context(viewport={'width': 1100, 'height': 700})
+        self.page = self.context.new_page()
+        self.server = server
+        self.console_errors = []
+        self.failed_requests = []
+        self.dialogs = []
+        self.page.on(
+            'console', lambda message: message.type == 'error' and self.console_errors.append(message.text)
+        )
+        self.page.on('pageerror', lambda error: self.console_errors.append(str(error)))
+        self.page.on('requestfailed', lambda request: self.failed_requests.append(request.url))
+        self.page.on(
+            'response', lambda r: r.status >= 400 and self.failed_requests.append(f'{r.status} {r.url}')
+        )
+        self.page.on('dialog', self._dialog)
+
+    def _dialog(self, dialog):
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def open(self):
+        self.page.goto(self.server.url)
+        return self
+
+    def sign_in(self, nickname, password='correct horse'):
+        self.page.fill('#nickname', nickname)
+        self.page.fill('#password', password)
+        self.page.click('#sign-in-form button[type=submit]')
+        expect(self.page.locator('#me')).to_have_text(nickname)
+        expect(self.page.locator('#connection')).to_have_text('connected')
+        return self
+
+    def say(self, source):
+        self.page.fill('#source', source)
+        self.page.press('#source', 'Enter')
+
+    def message(self, text):
+        return self.page.locator('.message .body', has_text=text)
+
+    def person(self, nickname):
+        return self.page.locator('#users li', has=self.page.locator('.name', has_text=nickname))
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def people(browser, server):
+    made = []
+
+    def arrive():
+        made.append(Person(browser, server).open())
+        return made[-1]
+
+    yield arrive
+    for person in made:
+        person.close()
+
+
+def test_two_people_chat_live_with_markdown_presence_and_previews(server, people, serve, tmp_path):
+    page = serve()
+    page.routes['/news'] = html_page(
+        '<title>Local &amp; news</title><meta name="description" content="All of it">'
+    )
+    susan = people().sign_in('susan')
+    david = people().sign_in('david')
+
+    expect(susan.person('david')).to_have_attribute('data-online', 'true')
+    expect(david.person('susan')).to_have_attribute('data-online', 'true')
+
+    susan.say('hello *world*')
+    expect(david.message('hello world').locator('em')).to_have_text('world')
+    expect(susan.page.locator('#source')).to_have_value('')
+    expect(susan.page.locator('.message')).to_have_count(1)  # the answer and the event: shown once
+
+    david.say(f'read this: {page.url("/news")}')
+    for person in (susan, david):
+        preview = person.page.locator('.message blockquote a')
+        expect(preview).to_have_text('Local & news')
+        expect(person.page.locator('.message blockquote')).to_contain_text('All of it')
+    expect(susan.page.locator('.message')).to_have_count(2)
+
+    expect(susan.page.locator('#stats-value')).to_have_text(re.compile(r'^\d+\.\d\d requests/s$'))
+    expect(susan.page.locator('#stats-line')).to_have_attribute('points', re.compile(r'\d+(\.\d+)?,\d'))
+    susan.page.screenshot(path=str(tmp_path / 'susan.png'))
+    david.page.screenshot(path=str(tmp_path / 'david.png'))
+    if os.environ.get('FLACK_UPDATE_SCREENSHOT') == '1':
+        README_SCREENSHOT.parent.mkdir(exist_ok=True)
+        susan.page.screenshot(path=str(README_SCREENSHOT))
+    for person in (susan, david):
+        assert person.console_errors == [] and person.failed_requests == []
+
+    david.page.click('#sign-out')
+    expect(susan.person('david')).to_have_attribute('data-online', 'false')
+
+
+def test_a_hostile_nickname_is_shown_as_text_and_runs_nothing(people):
+    mallory = people().sign_in(HOSTILE_NICKNAME)
+    susan = people().sign_in('susan')
+
+    mallory.say('hi <b>there</b> <img src=y onerror=alert(2)>')
+
+    expect(susan.person(HOSTILE_NICKNAME)).to_have_count(1)
+    expect(susan.page.locator('.message .author')).to_have_text(HOSTILE_NICKNAME)
+    expect(susan.message('hi there').locator('b')).to_have_text('there')
+    assert susan.page.locator('#users img, .message img').count() == 0
+    assert mallory.page.locator('#me').inner_text() == HOSTILE_NICKNAME
+    time.sleep(0.5)  # time for any injected handler to fire
+    assert susan.dialogs == [] and mallory.dialogs == []
+
+
+def test_a_reload_keeps_the_user_signed_in_and_signing_out_returns_to_the_form(server, people):
+    susan = people().sign_in('susan')
+    susan.say('before the reload')
+
+    susan.page.reload()
+
+    expect(susan.page.locator('#me')).to_have_text('susan')
+    expect(susan.message('before the reload')).to_have_count(1)
+    susan.page.click('#sign-out')
+    expect(susan.page.locator('#sign-in-form')).to_be_visible()
+    susan.page.reload()
+    expect(susan.page.locator('#sign-in-form')).to_be_visible()
+
+
+def test_the_servers_error_is_shown_in_words(people):
+    susan = people().sign_in('susan')
+    susan.page.click('#sign-out')
+
+    susan.page.fill('#nickname', 'susan')
+    susan.page.fill('#password', 'not her password')
+    susan.page.click('#sign-in-form button[type=submit]')
+    expect(susan.page.locator('#sign-in-error')).to_have_text('Wrong password for susan.')
+
+    susan.page.fill('#nickname', 'newcomer')
+    susan.page.fill('#password', 'short')
+    susan.page.click('#sign-in-form button[type=submit]')
+    expect(susan.page.locator('#sign-in-error')).to_contain_text('at least 8 characters')
+
+
+def test_a_failed_post_is_shown_and_the_text_kept(people):
+    susan = people().sign_in('susan')
+
+    susan.say('x' * 70000)
+
+    expect(susan.page.locator('#post-error')).to_contain_text('at most 65536 characters')
+    assert len(susan.page.locator('#source').input_value()) == 70000
+
+
+def test_editing_your_own_message(people):
+    susan = people().sign_in('susan')
+    david = people().sign_in('david')
+    susan.say('typo hree')
+    expect(david.message('typo hree')).to_have_count(1)
+    expect(david.page.locator('.message .edit')).to_have_count(0)  # not his to edit
+
+    susan.page.click('.message .edit')
+    susan.page.fill('.message textarea', 'typo **here**')
+    susan.page.click('.message button:text("Save")')
+
+    expect(david.message('typo here').locator('strong')).to_have_text('here')
+    expect(david.page.locator('.message')).to_have_count(1)
+
+
+def test_older_messages_load_when_scrolling_up(server, people, tmp_path):
+    _post_directly(server, tmp_path, [f'message number {n}' for n in range(80)])
+    susan = people().sign_in('susan')
+    expect(susan.page.locator('.message')).to_have_count(50)
+
+    susan.page.locator('#messages').evaluate('list => list.scrollTo(0, 0)')
+
+    expect(susan.page.locator('.message')).to_have_count(80)
+    numbers = [int(text.rsplit(' ', 1)[1]) for text in susan.page.locator('.message .body').all_inner_texts()]
+    assert numbers == list(range(80))
+
+
+def test_after_a_server_restart_the_client_shows_what_was_posted_meanwhile(server, people, tmp_path):
+    susan = people().sign_in('susan')
+    susan.say('before the restart')
+    expect(susan.message('before the restart')).to_have_count(1)
+
+    server.stop()
+    expect(susan.page.locator('#connection')).to_have_text('reconnecting')
+    _post_directly(server, tmp_path, ['posted while you were away'])
+    server.start()
+
+    expect(susan.page.locator('#connection')).to_have_text('connected', timeout=20000)
+    expect(susan.message('posted while you were away')).to_have_count(1)
+    expect(susan.page.locator('.message')).to_have_count(2)
+
+
+def test_the_page_loads_with_no_console_error_and_no_failed_request(people):
+    visitor = people()
+    expect(visitor.page.locator('#sign-in-form')).to_be_visible()
+    visitor.sign_in('susan')
+    visitor.page.reload()
+    expect(visitor.page.locator('#connection')).to_have_text('connected')
+
+    assert visitor.console_errors == []
+    assert visitor.failed_requests == []
+
+
+def _post_directly(server, tmp_path, sources):
+    """Store messages straight into the server's database, as another process would."""
+    app = create_app({**server.environ, 'FLACK_ENV': 'testing', 'LOG_LEVEL': 'WARNING'})
+    with app.app_context():
+        author = db.session.scalar(db.select(User).where(User.nickname == 'writer'))
+        if author is None:
+            author = User(nickname='writer')
+            author.set_password('correct horse')
+            db.session.add(author)
+            db.session.commit()
+        for source in sources:
+            post_message(author, source)
+        db.engine.dispose()

@@ -8,7 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
-from . import broadcast, events, green, redis_client  # noqa: F401  (broadcast, events: handlers register on import)
+from . import broadcast, events, green, limits, redis_client, security  # noqa: F401  (broadcast, events: handlers register on import)
 from .api import bp as api_bp
 from .api import errors
 from .background import InProcessWork
@@ -77,6 +77,8 @@ def build_app(environ=None, process='web'):
     app.register_blueprint(api_bp)
     app.register_blueprint(main_bp)
     app.before_request(record_request)
+    limits.init_app(app)
+    security.init_app(app)
     return app
 
 

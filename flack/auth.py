@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from .extensions import db
-from .models import User
+from .models import User, timestamp
 from .presence import mark_seen
 
 # Never "Basic": a Basic challenge makes browsers pop up a login dialog.
@@ -39,17 +39,18 @@ def _derive(user, salt):
 
 
 def issue_token(user):
-    """Return the user's token, creating one if they hold none.
+    """Return the user's token, creating one if they hold none that is valid.
 
     The caller commits the session.
     """
-    if user.token_salt is not None:
+    if user.token_salt is not None and (user.token_expires_at or 0) > timestamp():
         token = _derive(user, user.token_salt)
         if hmac.compare_digest(_hash(token), user.token_hash or ''):
             return token
     user.token_salt = secrets.token_hex(32)
     token = _derive(user, user.token_salt)
     user.token_hash = _hash(token)
+    user.token_expires_at = timestamp() + current_app.config['TOKEN_LIFETIME']
     return token
 
 
@@ -57,13 +58,18 @@ def revoke_token(user):
     """Make the user's token stop working. The caller commits the session."""
     user.token_hash = None
     user.token_salt = None
+    user.token_expires_at = None
 
 
 def user_for_token(token):
     """The user holding ``token``, or None."""
     if not isinstance(token, str) or not token or len(token) > LONGEST_TOKEN:
         return None
-    return db.session.scalar(select(User).where(User.token_hash == _hash(token)))
+    # Looked up by its hash, so no comparison of secrets happens in Python.
+    user = db.session.scalar(select(User).where(User.token_hash == _hash(token)))
+    if user is None or (user.token_expires_at or 0) <= timestamp():
+        return None
+    return user
 
 
 @basic_auth.verify_password

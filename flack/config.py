@@ -17,6 +17,13 @@ INSTANCE_PATH = Path(__file__).resolve().parent.parent / 'instance'
 ENVIRONMENTS = ('production', 'development', 'testing')
 ASYNC_MODES = ('eventlet', 'gevent')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
+RATE_LIMITS = {
+    'RATELIMIT_TOKENS_PER_ADDRESS': '20 per minute',
+    'RATELIMIT_TOKENS_PER_NICKNAME': '10 per minute',
+    'RATELIMIT_REGISTRATIONS_PER_ADDRESS': '10 per hour',
+    'RATELIMIT_POSTS_PER_USER': '60 per minute',
+    'SOCKETIO_EVENTS_PER_CONNECTION': '20 per second',
+}
 
 
 class ConfigError(ValueError):
@@ -95,6 +102,17 @@ def _transports(environ):
     return transports
 
 
+def _rate_limit(environ, name, default):
+    from limits import parse  # the notation Flask-Limiter reads: "10 per minute"
+
+    value = environ.get(name) or default
+    try:
+        parse(value)
+    except ValueError:
+        raise ConfigError(f'{name} must be a rate such as "10 per minute", got {value!r}') from None
+    return value
+
+
 def _log_level(environ, environment):
     default = 'DEBUG' if environment == 'development' else 'INFO'
     value = (environ.get('LOG_LEVEL') or default).upper()
@@ -162,6 +180,19 @@ def load_settings(instance_path, environ=None):
         'LINK_PREVIEWS_ALLOW_PRIVATE': _flag(environ, 'LINK_PREVIEWS_ALLOW_PRIVATE', False),
         'LINK_PREVIEW_TIMEOUT': _number(environ, 'LINK_PREVIEW_TIMEOUT', 5.0),
         'PENDING_PREVIEWS_GRACE': _integer(environ, 'PENDING_PREVIEWS_GRACE', 60, minimum=1),
+        'TOKEN_LIFETIME': _integer(environ, 'TOKEN_LIFETIME', 7 * 24 * 3600, minimum=60),
+        'RATELIMIT_ENABLED': _flag(environ, 'RATELIMIT_ENABLED', True),
+        'RATELIMIT_TOKENS_PER_ADDRESS': _rate_limit(environ, 'RATELIMIT_TOKENS_PER_ADDRESS', '20 per minute'),
+        'RATELIMIT_TOKENS_PER_NICKNAME': _rate_limit(
+            environ, 'RATELIMIT_TOKENS_PER_NICKNAME', '10 per minute'
+        ),
+        'RATELIMIT_REGISTRATIONS_PER_ADDRESS': _rate_limit(
+            environ, 'RATELIMIT_REGISTRATIONS_PER_ADDRESS', '10 per hour'
+        ),
+        'RATELIMIT_POSTS_PER_USER': _rate_limit(environ, 'RATELIMIT_POSTS_PER_USER', '60 per minute'),
+        'SOCKETIO_EVENTS_PER_CONNECTION': _rate_limit(
+            environ, 'SOCKETIO_EVENTS_PER_CONNECTION', '20 per second'
+        ),
         'LOG_LEVEL': _log_level(environ, environment),
     }
 

@@ -1,11 +1,15 @@
 """Socket.IO handlers. Each one checks its input and calls the same
 functions as the REST routes."""
 
+import functools
 import logging
 
 from apiflask import HTTPError
-from flask import request
+from flask import current_app, request
 from flask_socketio import ConnectionRefusedError
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from marshmallow import ValidationError
 
 from . import chat, presence
@@ -15,6 +19,36 @@ from .extensions import socketio
 from .schemas import MessageOut, MessageSource
 
 log = logging.getLogger(__name__)
+
+
+# Events per connection, counted in this process: a connection lives in one.
+_event_counter = MovingWindowRateLimiter(MemoryStorage())
+
+
+def _over_budget():
+    config = current_app.config
+    if not config['RATELIMIT_ENABLED']:
+        return False
+    return not _event_counter.hit(
+        _parsed(config['SOCKETIO_EVENTS_PER_CONNECTION']), 'socketio-events', request.sid
+    )
+
+
+@functools.cache
+def _parsed(rate):
+    return parse(rate)
+
+
+def rate_limited(handler):
+    """Answer a connection that sends events too fast with an error, not work."""
+
+    @functools.wraps(handler)
+    def wrapper(*args):
+        if _over_budget():
+            return _error(429, 'Too many events in a short time; slow down.')
+        return handler(*args)
+
+    return wrapper
 
 
 def _error(status, message):
@@ -29,19 +63,27 @@ def _caller(token):
     return presence.user_of_connection(request.sid)
 
 
+# Connections of this process that finished their handshake: a client can
+# also send an ordinary event named "connect", which must not be taken for one.
+_established = set()
+
+
 @socketio.on('connect')
-def on_connect(auth=None):
+def on_connect(auth=None, *_):
     """A connection may carry ``{"token": ...}``; a bad token is refused."""
+    if request.sid in _established:
+        return _error(400, '"connect" is not an event a client may send.')
     token = auth.get('token') if isinstance(auth, dict) else None
-    if token is None:
-        return
-    user = user_for_token(token)
-    if user is None:
-        raise ConnectionRefusedError('authentication required')
-    presence.connect(user, request.sid)
+    if token is not None:
+        user = user_for_token(token)
+        if user is None:
+            raise ConnectionRefusedError('authentication required')
+        presence.connect(user, request.sid)
+    _established.add(request.sid)
 
 
 @socketio.on('ping_user')
+@rate_limited
 def on_ping_user(token=None, *_):
     """Mark the user online and link this connection to them."""
     user = user_for_token(token)
@@ -52,6 +94,7 @@ def on_ping_user(token=None, *_):
 
 
 @socketio.on('post_message')
+@rate_limited
 def on_post_message(data=None, token=None, *_):
     """Post a message, as ``POST /api/messages`` does; the ack carries the result."""
     user = _caller(token)
@@ -69,6 +112,7 @@ def on_post_message(data=None, token=None, *_):
 
 @socketio.on('disconnect')
 def on_disconnect(*_):
+    _established.discard(request.sid)
     presence.disconnect(request.sid)
 
 

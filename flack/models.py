@@ -39,6 +39,7 @@ class User(Broadcast, db.Model):
     # derive the same token again for a user who asks while it is valid.
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     token_salt: Mapped[str | None] = mapped_column(String(64))
+    token_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
     # Bumped by touch(), with every change clients should see.
     updated_at: Mapped[int] = mapped_column(BigInteger, default=timestamp, index=True)

@@ -4,7 +4,7 @@ The same classes produce the OpenAPI document at ``/api/openapi.json``.
 """
 
 from apiflask import Schema
-from apiflask.fields import Boolean, Float, Integer, List, Method, Nested, String
+from apiflask.fields import Boolean, Dict, Float, Integer, List, Method, Nested, String
 from apiflask.validators import Length, Range
 from flask import current_app
 from marshmallow import EXCLUDE, ValidationError, validates
@@ -21,14 +21,20 @@ class InputSchema(Schema):
 
 
 NICKNAME_LENGTH = Length(1, 32)
+# The pattern tells clients what validate_nickname checks.
+NICKNAME_HELP = {'example': 'susan', 'pattern': r'^\S([\s\S]*\S)?$'}
 PASSWORD_LENGTH = Length(max=128)
-PASSWORD_HELP = {'description': 'At least PASSWORD_MIN_LENGTH (default 8), at most 128 characters.'}
+PASSWORD_HELP = {
+    'description': 'At least PASSWORD_MIN_LENGTH (default 8), at most 128 characters.',
+    # The document states the default; the setting is read when validating.
+    'minLength': 8,
+}
 
 
 class UserChanges(InputSchema):
     """A change to a user: either field, or both."""
 
-    nickname = String(validate=NICKNAME_LENGTH, metadata={'example': 'susan'})
+    nickname = String(validate=NICKNAME_LENGTH, metadata=NICKNAME_HELP)
     password = String(load_only=True, validate=PASSWORD_LENGTH, metadata=PASSWORD_HELP)
 
     @validates('nickname')
@@ -46,7 +52,7 @@ class UserChanges(InputSchema):
 class NewUser(UserChanges):
     """A new user: both fields, checked as for a change."""
 
-    nickname = String(required=True, validate=NICKNAME_LENGTH, metadata={'example': 'susan'})
+    nickname = String(required=True, validate=NICKNAME_LENGTH, metadata=NICKNAME_HELP)
     password = String(required=True, load_only=True, validate=PASSWORD_LENGTH, metadata=PASSWORD_HELP)
 
 
@@ -86,7 +92,12 @@ class TokenOut(Schema):
 class MessageSource(InputSchema):
     source = String(
         required=True,
-        metadata={'description': 'Markdown. Longer than MAX_MESSAGE_LENGTH characters is a 413.'},
+        metadata={
+            'description': 'Markdown, not all white space. Over MAX_MESSAGE_LENGTH characters is a 413.',
+            # What validate_source checks: a JSON Schema pattern matches
+            # anywhere in the value, so this one reads "not all white space".
+            'pattern': r'\S',
+        },
     )
 
     @validates('source')
@@ -126,6 +137,14 @@ class MessageQuery(InputSchema):
         validate=Range(0, LARGEST_ID),
         metadata={'description': 'Page of messages with an id lower than this one.'},
     )
+
+
+class Error(Schema):
+    """The body of every error (flack.api.errors)."""
+
+    error = String(required=True, metadata={'description': 'A short reason, such as "not found".'})
+    message = String(required=True, metadata={'description': 'What went wrong, in a sentence.'})
+    detail = Dict(metadata={'description': 'For invalid input: the problems, by location and field.'})
 
 
 class Health(Schema):

@@ -181,3 +181,68 @@ def _take_offline_in_database(app, user_id):
     with app.app_context():
         db.session.execute(db.update(User).where(User.id == user_id).values(online=False))
         db.session.commit()
+
+
+ODD_VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    '',
+    'x',
+    'x' * 100_000,
+    [],
+    [None],
+    {},
+    {'source': None},
+    {'source': ['a']},
+    {'source': {'$gt': ''}},
+    {'token': {}},
+    [[[[[[]]]]]],
+    {'source': 'ok', 'extra': [1, 2]},
+]
+
+
+def test_no_event_payload_or_arity_makes_a_server_error(client, socket_client, susan):
+    socket = socket_client()
+
+    for event in ('ping_user', 'post_message', 'no_such_event', 'connect', 'disconnect_me'):
+        for value in ODD_VALUES:
+            for arguments in (
+                (),
+                (value,),
+                (value, value),
+                (value, susan.token),
+                (value, value, value, value),
+            ):
+                ack = socket.emit(event, *arguments, callback=True)
+                assert ack in (None, []) or isinstance(ack, dict), (event, arguments)
+                assert not (isinstance(ack, dict) and ack.get('error') == 'internal server error'), (
+                    event,
+                    arguments,
+                )
+    assert socket.is_connected()
+    normal = socket_client(auth={'token': susan.token})
+    assert (
+        normal.emit('post_message', {'source': 'still *fine*'}, callback=True)['html']
+        == 'still <em>fine</em>'
+    )
+
+
+def test_a_connection_sending_events_too_fast_is_answered_with_429(app_factory):
+    app = app_factory(RATELIMIT_ENABLED=1, SOCKETIO_EVENTS_PER_CONNECTION='5 per minute')
+    from flack.extensions import socketio
+
+    from .conftest import Accounts
+
+    susan = Accounts(app.test_client()).new('susan')
+    eager, patient = socketio.test_client(app), socketio.test_client(app)
+
+    answers = [eager.emit('ping_user', susan.token, callback=True) for _ in range(7)]
+
+    assert answers[:5] == [{'status': 'ok'}] * 5
+    assert [a['error'] for a in answers[5:]] == ['too many requests'] * 2
+    assert patient.emit('ping_user', susan.token, callback=True) == {'status': 'ok'}
+    eager.disconnect()
+    patient.disconnect()

@@ -3,6 +3,7 @@ DATABASE_URL, serve the whole contract; real Socket.IO clients talk to them."""
 
 import pytest
 import requests
+import socketio
 
 from .live import Listener, LiveFlack, wait_for
 
@@ -172,3 +173,17 @@ def test_ping_user_makes_a_user_online_and_the_last_disconnect_offline(server, a
     assert third.client.call('ping_user', token, timeout=10) == {'status': 'ok'}
     wait_for(lambda: changes() == [False, True], 'one online event')
     assert online() is True
+
+
+def test_socketio_refuses_connections_from_another_origin(server):
+    stranger = socketio.Client(reconnection=False)
+
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        # Polling: the HTTP client sends exactly the Origin given here.
+        stranger.connect(
+            server.url, headers={'Origin': 'http://evil.example'}, transports=['polling'], wait_timeout=5
+        )
+    neighbour = socketio.Client(reconnection=False)
+    neighbour.connect(server.url, headers={'Origin': server.url}, transports=['polling'], wait_timeout=5)
+    assert neighbour.connected
+    neighbour.disconnect()

@@ -1,5 +1,7 @@
 """The tokens rows of the API contract."""
 
+import time
+
 from flack.extensions import db
 from flack.models import User
 
@@ -91,3 +93,26 @@ def test_signing_out_takes_the_user_offline(client, susan):
     client.delete('/api/tokens', headers=susan.headers)
 
     assert client.get(f'/api/users/{susan.id}').json['online'] is False
+
+
+def test_an_expired_token_stops_working_and_signing_in_gives_a_new_one(app, client, susan):
+    with app.app_context():
+        db.session.execute(db.update(User).values(token_expires_at=1))
+        db.session.commit()
+
+    assert client.get('/api/users', headers=susan.headers).status_code == 401
+    token = client.post('/api/tokens', headers=basic_auth('susan', susan.password)).json['token']
+    assert token != susan.token
+    assert client.get('/api/users', headers=bearer(token)).status_code == 200
+
+
+def test_a_token_lasts_the_configured_lifetime(app, client, susan):
+    with app.app_context():
+        expires_at = db.session.get(User, susan.id).token_expires_at
+
+    assert abs(expires_at - (time.time() + app.config['TOKEN_LIFETIME'])) < 5
+
+
+def test_passwords_are_stored_with_a_modern_hash(app, susan):
+    with app.app_context():
+        assert db.session.get(User, susan.id).password_hash.startswith(('scrypt:', 'pbkdf2:sha256'))

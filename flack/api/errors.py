@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..auth import CHALLENGE
+from ..schemas import Error
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ DEFAULT_MESSAGES = {
 
 def init_app(app):
     """Answer every error of the application, API or not, with JSON."""
+    # And describe that JSON in the OpenAPI document.
+    app.config['HTTP_ERROR_SCHEMA'] = app.config['VALIDATION_ERROR_SCHEMA'] = Error
     app.error_processor(error_response)
     app.register_error_handler(HTTPException, _from_werkzeug)
 

@@ -7,14 +7,20 @@ from ..auth import token_auth
 from ..extensions import db
 from ..models import Message
 from ..schemas import MessageList, MessageOut, MessageQuery, MessageSource
-from . import bp
+from . import OPTIONAL_TOKEN, bp
 
 
 @bp.post('/messages')
 @bp.auth_required(token_auth)
 @bp.input(MessageSource, arg_name='fields')
 @bp.output(MessageOut, status_code=201, description='The stored message, rendered; Location has its URL')
-@bp.doc(responses={400: 'Missing or empty source', 413: 'Source longer than MAX_MESSAGE_LENGTH'})
+@bp.doc(
+    responses={
+        400: 'Missing or empty source',
+        413: 'Source longer than MAX_MESSAGE_LENGTH',
+        429: 'Too many messages in a short time; see Retry-After',
+    }
+)
 def new_message(fields):
     """Post a message. Link previews are added later and broadcast."""
     message = chat.post_message(token_auth.current_user, fields['source'])
@@ -23,6 +29,7 @@ def new_message(fields):
 
 @bp.get('/messages')
 @bp.auth_required(token_auth, optional=True)
+@bp.doc(security=OPTIONAL_TOKEN)
 @bp.input(MessageQuery, location='query', arg_name='query')
 @bp.output(MessageList)
 def get_messages(query):
@@ -41,6 +48,7 @@ def get_messages(query):
 
 @bp.get('/messages/<int:id>')
 @bp.auth_required(token_auth, optional=True)
+@bp.doc(security=OPTIONAL_TOKEN)
 @bp.output(MessageOut)
 def get_message(id):
     """Read a message."""

@@ -11,6 +11,7 @@ from . import bp
 @bp.post('/tokens')
 @bp.auth_required(basic_auth)
 @bp.output(TokenOut)
+@bp.doc(responses={429: 'Too many sign-ins from this address or for this nickname; see Retry-After'})
 def new_token():
     """Get a token; a user holding a valid one gets the same one back."""
     user = basic_auth.current_user

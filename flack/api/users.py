@@ -8,13 +8,19 @@ from ..auth import token_auth
 from ..extensions import db
 from ..models import User
 from ..schemas import NewUser, UserChanges, UserList, UserOut, UserQuery
-from . import bp
+from . import OPTIONAL_TOKEN, bp
 
 
 @bp.post('/users')
 @bp.input(NewUser, arg_name='fields')
 @bp.output(UserOut, status_code=201, description='The new user; Location has its URL')
-@bp.doc(responses={400: 'Missing field, bad nickname or password, or nickname taken'})
+@bp.doc(
+    responses={
+        400: 'Missing field, bad nickname or password, or nickname taken',
+        413: 'Body larger than the server accepts',
+        429: 'Too many registrations from this address; Retry-After says when to try again',
+    }
+)
 def new_user(fields):
     """Register a user."""
     user = accounts.register(fields['nickname'], fields['password'])
@@ -23,6 +29,7 @@ def new_user(fields):
 
 @bp.get('/users')
 @bp.auth_required(token_auth, optional=True)
+@bp.doc(security=OPTIONAL_TOKEN)
 @bp.input(UserQuery, location='query', arg_name='query')
 @bp.output(UserList)
 def get_users(query):
@@ -37,6 +44,7 @@ def get_users(query):
 
 @bp.get('/users/<int:id>')
 @bp.auth_required(token_auth, optional=True)
+@bp.doc(security=OPTIONAL_TOKEN)
 @bp.output(UserOut)
 def get_user(id):
     """Read a user."""
@@ -47,7 +55,14 @@ def get_user(id):
 @bp.auth_required(token_auth)
 @bp.input(UserChanges, arg_name='fields')
 @bp.output({}, status_code=204)
-@bp.doc(responses={400: 'Bad field or nickname taken', 403: 'Another user', 404: 'No such user'})
+@bp.doc(
+    responses={
+        400: 'Bad field or nickname taken',
+        403: 'Another user',
+        404: 'No such user',
+        413: 'Body larger than the server accepts',
+    }
+)
 def edit_user(id, fields):
     """Change your nickname or password. A new password revokes your token."""
     user = db.get_or_404(User, id)

@@ -1,0 +1,54 @@
+"""Rate limits, all in one place: who may try how often.
+
+Counted in memory in the embedded mode and in Redis when ``REDIS_URL`` is
+set, so that a limit holds across every web process. A request over a limit
+gets a JSON 429 with ``Retry-After``. ``RATELIMIT_ENABLED=0`` turns them off
+(load tests).
+"""
+
+import hashlib
+
+from flask import request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from .redis_client import redis_options
+
+TOO_MANY = 'Too many attempts in a short time; wait a little and try again.'
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True, key_prefix='flack')
+
+
+def nickname_in_credentials():
+    """Guessing one account's password from many addresses still hits a limit."""
+    credentials = request.authorization
+    return f'nickname:{credentials.username if credentials and credentials.username else "-"}'
+
+
+def token_holder():
+    """The poster, told apart by the hash of their token (one token per user)."""
+    header = request.headers.get('Authorization', '')
+    return 'token:' + hashlib.sha256(header.encode()).hexdigest()
+
+
+def init_app(app):
+    """Bind the limiter and put the limits on the routes they guard."""
+    config = app.config
+    if config['REDIS_URL']:
+        config['RATELIMIT_STORAGE_URI'] = config['REDIS_URL']
+        config['RATELIMIT_STORAGE_OPTIONS'] = redis_options(config)
+    else:
+        config['RATELIMIT_STORAGE_URI'] = 'memory://'
+    limiter.init_app(app)
+    limits = {
+        'api.new_token': [
+            (config['RATELIMIT_TOKENS_PER_ADDRESS'], get_remote_address),
+            (config['RATELIMIT_TOKENS_PER_NICKNAME'], nickname_in_credentials),
+        ],
+        'api.new_user': [(config['RATELIMIT_REGISTRATIONS_PER_ADDRESS'], get_remote_address)],
+        'api.new_message': [(config['RATELIMIT_POSTS_PER_USER'], token_holder)],
+    }
+    for endpoint, rules in limits.items():
+        view = app.view_functions[endpoint]
+        for limit, key in rules:
+            view = limiter.limit(limit, key_func=key, error_message=TOO_MANY)(view)
+        app.view_functions[endpoint] = view

@@ -1,0 +1,114 @@
+"""Rate limits: hit, a JSON 429 with Retry-After, recovery; in one process and across two."""
+
+import time
+
+import pytest
+
+from .conftest import Accounts, basic_auth
+from .live import wait_for
+from .test_scaled import Api, formation, services  # noqa: F401  (fixtures)
+
+WINDOW = 2  # seconds: short, so that a test can wait for recovery
+
+
+def _assert_limited(response):
+    assert response.status_code == 429
+    assert response.json['error'] == 'too many requests'
+    assert int(response.headers['Retry-After']) >= 1
+
+
+@pytest.fixture
+def limited_app(app_factory):
+    rate = f'3 per {WINDOW} seconds'
+    return app_factory(
+        RATELIMIT_ENABLED=1,
+        RATELIMIT_TOKENS_PER_ADDRESS=f'5 per {WINDOW} seconds',
+        RATELIMIT_TOKENS_PER_NICKNAME=rate,
+        RATELIMIT_REGISTRATIONS_PER_ADDRESS=rate,
+        RATELIMIT_POSTS_PER_USER=rate,
+    )
+
+
+def _after_the_window(request):
+    """Wait out the window, then ask again until the limit has let go."""
+    time.sleep(WINDOW)
+    return wait_for(lambda: (response := request()).status_code != 429 and response, 'the limit to recover')
+
+
+def test_registrations_per_address(limited_app):
+    client = limited_app.test_client()
+
+    for n in range(3):
+        assert (
+            client.post('/api/users', json={'nickname': f'u{n}', 'password': 'correct horse'}).status_code
+            == 201
+        )
+    _assert_limited(client.post('/api/users', json={'nickname': 'u3', 'password': 'correct horse'}))
+    assert len(client.get('/api/users').json['users']) == 3  # the refused one changed nothing
+
+    recovered = _after_the_window(
+        lambda: client.post('/api/users', json={'nickname': 'u3', 'password': 'x' * 9})
+    )
+    assert recovered.status_code == 201
+
+
+def test_sign_ins_per_nickname_and_per_address(limited_app):
+    client = limited_app.test_client()
+    Accounts(client).register('susan')
+    Accounts(client).register('david')
+
+    for _ in range(3):
+        assert client.post('/api/tokens', headers=basic_auth('susan', 'wrong password')).status_code == 401
+    _assert_limited(client.post('/api/tokens', headers=basic_auth('susan', 'correct horse')))
+    # Another nickname is not held by susan's limit, only by the address's (5: four used).
+    assert client.post('/api/tokens', headers=basic_auth('david', 'correct horse')).status_code == 200
+    _assert_limited(client.post('/api/tokens', headers=basic_auth('david', 'correct horse')))
+
+    recovered = _after_the_window(
+        lambda: client.post('/api/tokens', headers=basic_auth('susan', 'correct horse'))
+    )
+    assert recovered.status_code == 200
+
+
+def test_posts_per_user(limited_app):
+    client = limited_app.test_client()
+    susan = Accounts(client).new('susan')
+    david = Accounts(client).new('david')
+
+    for n in range(3):
+        assert client.post('/api/messages', json={'source': f'{n}'}, headers=susan.headers).status_code == 201
+    _assert_limited(client.post('/api/messages', json={'source': 'one more'}, headers=susan.headers))
+    assert client.post('/api/messages', json={'source': 'mine'}, headers=david.headers).status_code == 201
+    assert len(client.get('/api/messages').json['messages']) == 4
+
+    recovered = _after_the_window(
+        lambda: client.post('/api/messages', json={'source': 'later'}, headers=susan.headers)
+    )
+    assert recovered.status_code == 201
+
+
+def test_limits_can_be_turned_off(app_factory):
+    client = app_factory(RATELIMIT_ENABLED=0, RATELIMIT_REGISTRATIONS_PER_ADDRESS='1 per hour').test_client()
+
+    for n in range(3):
+        assert (
+            client.post('/api/users', json={'nickname': f'u{n}', 'password': 'correct horse'}).status_code
+            == 201
+        )
+
+
+@pytest.mark.scaled
+def test_a_limit_holds_across_two_web_processes(formation):  # noqa: F811
+    flack = formation(RATELIMIT_ENABLED=1, RATELIMIT_REGISTRATIONS_PER_ADDRESS=f'3 per {WINDOW * 2} seconds')
+    web1, web2 = Api(flack.start('web').url), Api(flack.start('web').url)
+
+    answers = [
+        api.call('POST', '/api/users', json={'nickname': f'u{n}', 'password': 'correct horse'})
+        for n, api in enumerate([web1, web2, web1, web2])
+    ]
+
+    assert [a.status_code for a in answers] == [201, 201, 201, 429]
+    assert answers[3].json()['error'] == 'too many requests' and int(answers[3].headers['Retry-After']) >= 1
+    time.sleep(WINDOW * 2)
+    retry = lambda: web1.call('POST', '/api/users', json={'nickname': 'u4', 'password': 'correct horse'})  # noqa: E731
+    assert wait_for(lambda: (r := retry()).status_code != 429 and r, 'recovery').status_code == 201

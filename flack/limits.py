@@ -36,6 +36,10 @@ def init_app(app):
     if config['REDIS_URL']:
         config['RATELIMIT_STORAGE_URI'] = config['REDIS_URL']
         config['RATELIMIT_STORAGE_OPTIONS'] = redis_options(config)
+        # While Redis is away, count in this process rather than fail the
+        # request: a limit degrades, the service does not.
+        config['RATELIMIT_IN_MEMORY_FALLBACK_ENABLED'] = True
+        config['RATELIMIT_SWALLOW_ERRORS'] = True
     else:
         config['RATELIMIT_STORAGE_URI'] = 'memory://'
     limiter.init_app(app)

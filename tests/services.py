@@ -109,6 +109,3 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
-
-    def client(self):
-        return redis.Redis.from_url(self.url, decode_responses=True)

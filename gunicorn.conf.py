@@ -42,6 +42,9 @@ graceful_timeout = 25
 # Longer than the router's idle timeout, so the router closes idle
 # connections first and never sends a request into a closing socket.
 keepalive = 95
+# gunicorn's control socket (a file in the home folder) is of no use on a
+# platform; the web process opens nothing but its port.
+control_socket_disable = True
 # Logs go to stdout, one key=value line per event, gunicorn's own too; the
 # access line names no query string (it could carry anything a client typed).
 accesslog = '-'

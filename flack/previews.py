@@ -1,7 +1,5 @@
 """Adding link previews to a stored message (run by a background worker)."""
 
-import logging
-
 from flask import current_app
 from sqlalchemy import select
 
@@ -9,8 +7,6 @@ from . import fetch
 from .extensions import db
 from .models import Message, timestamp
 from .render import links_to_preview, render_markdown, render_preview
-
-log = logging.getLogger(__name__)
 
 
 class PreviewsNotReady(Exception):

@@ -51,24 +51,12 @@ def test_healthz_is_a_503_when_the_database_does_not_answer(tmp_path):
     assert response.json['status'] == 'unavailable'
 
 
-def test_the_openapi_document_describes_every_api_route(app, client):
+def test_the_openapi_document_is_served(client):
+    # Its routes and statuses are checked in test_api_fuzz.py, against the contract.
     document = client.get('/api/openapi.json').json
 
     assert document['openapi'].startswith('3.')
-    documented = {(path, method.upper()) for path, item in document['paths'].items() for method in item}
-    for rule in app.url_map.iter_rules():
-        if rule.rule.startswith('/api/') and rule.endpoint != 'openapi.spec':
-            path = rule.rule.replace('<int:', '{').replace('>', '}')
-            for method in rule.methods - {'HEAD', 'OPTIONS'}:
-                assert (path, method) in documented, (path, method)
-
-
-def test_the_openapi_document_names_the_error_statuses(client):
-    paths = client.get('/api/openapi.json').json['paths']
-
-    assert {'201', '400'} <= set(paths['/api/users']['post']['responses'])
-    assert {'201', '400', '401', '413'} <= set(paths['/api/messages']['post']['responses'])
-    assert {'204', '401', '403', '404'} <= set(paths['/api/messages/{id}']['put']['responses'])
+    assert document['info']['title'] == 'Flack'
 
 
 def test_timestamps_are_integer_seconds(client, susan):

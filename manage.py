@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def _create_app():
-    return exit_on_config_error(create_app)
+    return exit_on_config_error(create_app, process='cli')
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app)

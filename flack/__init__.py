@@ -9,7 +9,8 @@ def create_app(environ=None, process='web'):
     """Build the application from environment variables.
 
     ``environ`` defaults to the process environment; tests pass their own.
-    ``process`` is ``'web'``, or ``'worker'`` for the Celery processes.
+    ``process`` is ``'web'``, ``'worker'`` for the Celery processes, or
+    ``'cli'`` for the command line (migrations).
     """
     # Imported on call, not with the package: gunicorn reads flack.config in
     # its master process, before the worker monkey-patches the standard

@@ -13,13 +13,13 @@ from .api import bp as api_bp
 from .api import errors
 from .background import InProcessWork
 from .config import INSTANCE_PATH, load_settings
-from .extensions import db, migrate, socketio
+from .extensions import db, socketio
 from .logs import configure_logging
 from .main import bp as main_bp
 from .presence import MemoryPresenceStore, RedisPresenceStore
 from .redis_client import redis_options
 from .stats import MemoryRequestCounter, RedisRequestCounter, record_request
-from .tasks import CeleryWork, celery_init_app
+from .versions import MemoryVersions, NoVersions
 
 VERSION = '1.0.0'
 SOCKETIO_CHANNEL = 'flack-socketio'
@@ -40,7 +40,8 @@ def build_app(environ=None, process='web'):
     """Build the application from ``environ`` (default: the process environment).
 
     ``process`` is ``'web'`` for the process that serves clients, ``'worker'``
-    for the Celery worker and clock, which only emit Socket.IO events.
+    for the Celery worker and clock, which only emit Socket.IO events, and
+    ``'cli'`` for manage.py, which also has the migration commands.
     """
     app = APIFlask(
         __name__,
@@ -66,8 +67,12 @@ def build_app(environ=None, process='web'):
     if app.config['SQLALCHEMY_DATABASE_URI'].startswith('postgresql'):
         green.make_postgresql_cooperative(mode)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS))
-    _init_socketio(app, mode, serves_clients=process == 'web')
+    if process == 'cli':
+        # Alembic only where migrations run: it costs every web process memory.
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(MIGRATIONS))
+    _init_socketio(app, mode, serves_clients=process in ('web', 'cli'))
     if app.config['REDIS_URL']:
         _choose_scaled_adapters(app)
     else:
@@ -104,18 +109,24 @@ def _init_socketio(app, mode, serves_clients):
 
 
 def _choose_embedded_adapters(app):
-    """One process: presence, statistics and background work in memory."""
+    """One process: presence, statistics, change counters and background work in memory."""
     app.extensions['flack.presence'] = MemoryPresenceStore()
+    app.extensions['flack.versions'] = MemoryVersions()
     app.extensions['flack.stats'] = MemoryRequestCounter(app.config['REQUEST_STATS_WINDOW'])
     app.extensions['flack.background'] = InProcessWork(app)
 
 
 def _choose_scaled_adapters(app):
-    """Many processes: presence and statistics in Redis, background work on Celery."""
+    """Many processes: presence and statistics in Redis, background work on
+    Celery, and no caching (see flack.versions)."""
     redis = redis_client.connect(app.config)
     app.extensions['flack.redis'] = redis
     app.extensions['flack.presence'] = RedisPresenceStore(redis)
+    app.extensions['flack.versions'] = NoVersions()
     app.extensions['flack.stats'] = RedisRequestCounter(redis, app.config['REQUEST_STATS_WINDOW'])
+    # Imported here: Celery costs the embedded default memory it never uses.
+    from .tasks import CeleryWork, celery_init_app
+
     app.extensions['flack.background'] = CeleryWork(app)
     celery_init_app(app)
 
@@ -139,5 +150,8 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         # WAL lets readers go on while a message is written.
         cursor.execute('PRAGMA journal_mode=WAL')
+        # With WAL, NORMAL loses no committed message when the process
+        # crashes (only on power loss) and saves a disk sync per commit.
+        cursor.execute('PRAGMA synchronous=NORMAL')
         cursor.execute('PRAGMA foreign_keys=ON')
         cursor.close()

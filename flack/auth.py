@@ -7,22 +7,29 @@ holding a valid one gets that same token back, as the original API did.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
 
 from apiflask import HTTPBasicAuth, HTTPTokenAuth, abort
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from .extensions import db
 from .models import User, timestamp
 from .presence import mark_seen
+from .versions import VersionedCache
 
 # Never "Basic": a Basic challenge makes browsers pop up a login dialog.
 CHALLENGE = 'Bearer realm="Authentication Required"'
 # Real tokens are 43 characters; anything far longer is not worth hashing.
 LONGEST_TOKEN = 256
+
+# Token hash -> the holder's columns, while no user has changed: most
+# requests then find their caller without a query.
+_holders = VersionedCache('users', size=4096)
 
 basic_auth = HTTPBasicAuth(description='nickname:password, only to obtain a token')
 token_auth = HTTPTokenAuth(scheme='Bearer', description='A token from POST /api/tokens')
@@ -65,11 +72,26 @@ def user_for_token(token):
     """The user holding ``token``, or None."""
     if not isinstance(token, str) or not token or len(token) > LONGEST_TOKEN:
         return None
-    # Looked up by its hash, so no comparison of secrets happens in Python.
-    user = db.session.scalar(select(User).where(User.token_hash == _hash(token)))
-    if user is None or (user.token_expires_at or 0) <= timestamp():
+    token_hash = _hash(token)
+    columns = _holders.get(token_hash, functools.partial(_holder_columns, token_hash))
+    if columns is None or (columns['token_expires_at'] or 0) <= timestamp():
         return None
-    return user
+    return _attached_user(columns)
+
+
+def _holder_columns(token_hash):
+    # Looked up by its hash, so no comparison of secrets happens in Python.
+    user = db.session.scalar(select(User).where(User.token_hash == token_hash))
+    if user is None:
+        return None
+    return {column.key: getattr(user, column.key) for column in inspect(User).column_attrs}
+
+
+def _attached_user(columns):
+    """A User of this request's session made from known columns, without a query."""
+    user = User(**columns)
+    make_transient_to_detached(user)
+    return db.session.merge(user, load=False)
 
 
 @basic_auth.verify_password

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import Message
-from .render import links_to_preview, render_markdown
+from .render import render_message
 
 # Reading without paging shows at most a day of conversation.
 RECENT_SECONDS = 24 * 60 * 60
@@ -21,8 +21,8 @@ def _rendered(message, source):
     if len(source) > longest:
         abort(413, message=f'A message can be at most {longest} characters long.')
     message.source = source
-    message.html = render_markdown(source)
-    message.previews_pending = current_app.config['LINK_PREVIEWS'] and bool(links_to_preview(source))
+    message.html, links = render_message(source)
+    message.previews_pending = current_app.config['LINK_PREVIEWS'] and bool(links)
     message.touch()
     return message
 
@@ -49,11 +49,14 @@ def edit_message(message, source):
     return message
 
 
-def recent_messages(updated_since=None, user_id=None):
-    """Messages of the last day changed after ``updated_since``, oldest change first."""
+def recent_bound(updated_since=None):
+    """The Unix time after which a listing without paging shows changes."""
     since = int(time.time()) - RECENT_SECONDS
-    if updated_since is not None:
-        since = max(since, updated_since)
+    return since if updated_since is None else max(since, updated_since)
+
+
+def recent_messages(since, user_id=None):
+    """Messages changed after ``since`` (see recent_bound), oldest change first."""
     query = select(Message).where(Message.updated_at > since)
     if user_id is not None:
         query = query.where(Message.user_id == user_id)

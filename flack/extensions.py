@@ -1,6 +1,5 @@
 """Extension objects, created unbound here and bound in ``create_app``."""
 
-from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
@@ -10,6 +9,7 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
+# Objects keep their values after a commit: a request that has just
+# written a message sends it back without reading it again.
+db = SQLAlchemy(model_class=Base, session_options={'expire_on_commit': False})
 socketio = SocketIO()

@@ -27,20 +27,33 @@ def render_markdown(source):
     style lose their content too), so ``hello *world*!`` becomes
     ``hello <em>world</em>!`` with no wrapping paragraph.
     """
-    html = nh3.clean(
-        _markdown.render(source),
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=ALLOWED_URL_SCHEMES,
-        link_rel=LINK_REL,
-    )
-    return html.strip()
+    return _clean(_markdown.render(source))
 
 
 def links_to_preview(source):
     """The distinct http(s) links of ``source``, in order, at most a few."""
+    return _previewable(_markdown.parse(source))
+
+
+def render_message(source):
+    """``render_markdown`` and ``links_to_preview`` of ``source``, parsed once."""
+    tokens = _markdown.parse(source)
+    return _clean(_markdown.renderer.render(tokens, _markdown.options, {})), _previewable(tokens)
+
+
+def _clean(html):
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel=LINK_REL,
+    ).strip()
+
+
+def _previewable(tokens):
     links = []
-    for block in _markdown.parse(source):
+    for block in tokens:
         for token in block.children or ():
             href = token.attrGet('href') if token.type == 'link_open' else None
             if href and urlsplit(href).scheme in PREVIEWABLE_SCHEMES and href not in links:

@@ -11,7 +11,7 @@ from .conftest import make_environ
 
 
 def test_upgrading_an_empty_database_builds_the_schema_of_the_models(tmp_path):
-    app = create_app(make_environ(tmp_path))
+    app = create_app(make_environ(tmp_path), process='cli')
     with app.app_context():
         upgrade()
         upgrade()  # a second release on the same database is a no-op

@@ -1,13 +1,21 @@
 """Messages: post, list, read, edit."""
 
+import functools
+
 from apiflask import abort
+from flask import current_app
 
 from .. import chat
 from ..auth import token_auth
 from ..extensions import db
 from ..models import Message
 from ..schemas import MessageList, MessageOut, MessageQuery, MessageSource
+from ..versions import VersionedCache
 from . import OPTIONAL_TOKEN, bp
+
+# Message lists as sent, serialized once per change to the messages rather
+# than once per request: every client reads them, often.
+_listings = VersionedCache('messages', size=32)
 
 
 @bp.post('/messages')
@@ -39,11 +47,22 @@ def get_messages(query):
     change. With them: a page of older messages by id, newest last, not
     limited to the last day (for scrolling back).
     """
+    user_id = query.get('user_id')
     if 'limit' in query or 'before' in query:
-        messages = chat.message_page(query.get('limit'), query.get('before'), query.get('user_id'))
+        key = ('page', query.get('limit'), query.get('before'), user_id)
+        find = functools.partial(chat.message_page, query.get('limit'), query.get('before'), user_id)
     else:
-        messages = chat.recent_messages(query.get('updated_since'), query.get('user_id'))
-    return {'messages': messages}
+        # The bound moves with the clock, so a listing is kept for a second at most.
+        since = chat.recent_bound(query.get('updated_since'))
+        key = ('recent', since, user_id)
+        find = functools.partial(chat.recent_messages, since, user_id)
+    body = _listings.get(key, lambda: _serialized(find()))
+    return current_app.response_class(body, mimetype=current_app.json.mimetype)
+
+
+def _serialized(messages):
+    """The body apiflask's output (jsonify) would send for ``messages``."""
+    return current_app.json.response(MessageList().dump({'messages': messages})).get_data()
 
 
 @bp.get('/messages/<int:id>')

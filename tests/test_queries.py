@@ -1,0 +1,113 @@
+"""How many SQL statements the API sends, counted as they reach the driver.
+
+Two slow-downs pass every functional test unnoticed: an N+1 query (one more
+statement per listed row, so the message list slows down as the chat grows)
+and a write on a read (every poll by every client becoming a transaction).
+"""
+
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from flack import chat
+from flack.extensions import db
+from flack.models import Message, User
+
+
+@pytest.fixture
+def sql(app):
+    """``with sql() as sent:`` collects the text of each statement the app sends."""
+    with app.app_context():
+        engine = db.engine
+
+    @contextmanager
+    def record():
+        sent = []
+
+        def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+            sent.append(statement)
+
+        event.listen(engine, 'before_cursor_execute', before_cursor_execute)
+        try:
+            yield sent
+        finally:
+            event.remove(engine, 'before_cursor_execute', before_cursor_execute)
+
+    return record
+
+
+def _post_messages(app, author_ids, count):
+    """Store ``count`` messages, the authors taking turns; quicker than as many POSTs."""
+    with app.app_context():
+        authors = [db.session.get(User, author_id) for author_id in author_ids]
+        for n in range(count):
+            chat.post_message(authors[n % len(authors)], f'message {n}')
+
+
+def _verb(statement):
+    return statement.split(None, 1)[0].upper()
+
+
+def test_listing_200_messages_from_10_users_takes_as_few_queries_as_listing_one(app, client, accounts, sql):
+    reader = accounts.new('reader')
+    author_ids = [reader.id] + [accounts.register(f'author {n}')['id'] for n in range(9)]
+
+    _post_messages(app, [reader.id], 1)
+    with sql() as for_one:
+        assert len(client.get('/api/messages', headers=reader.headers).json['messages']) == 1
+    _post_messages(app, author_ids, 199)
+    with sql() as for_200:
+        assert len(client.get('/api/messages', headers=reader.headers).json['messages']) == 200
+
+    # Nothing per message or author: at most the caller by their token's
+    # hash (unless known from an earlier request) and the listing itself.
+    assert len(for_200) <= len(for_one) <= 2
+    assert sum('FROM messages' in statement for statement in for_200) == 1
+
+
+def test_authenticated_reads_write_nothing_to_the_database(client, susan, david, sql):
+    message = client.post('/api/messages', json={'source': 'hello'}, headers=david.headers).json
+    client.get('/api/messages', headers=susan.headers)  # susan is online from here on
+    urls = ['/api/messages', f'/api/messages/{message["id"]}', '/api/users', f'/api/users/{david.id}']
+
+    with sql() as sent:
+        for url in urls:
+            assert client.get(url, headers=susan.headers).status_code == 200
+
+    assert [statement for statement in sent if _verb(statement) in ('INSERT', 'UPDATE', 'DELETE')] == []
+    # Nothing but reads, so no transaction has anything to commit.
+    assert sent and {_verb(statement) for statement in sent} == {'SELECT'}
+
+
+def test_a_read_repeated_without_changes_sends_no_query_yet_every_change_shows_at_once(
+    app, client, susan, sql
+):
+    client.post('/api/messages', json={'source': 'one'}, headers=susan.headers)
+    first = client.get('/api/messages', headers=susan.headers).json
+
+    with sql() as sent:
+        assert client.get('/api/messages', headers=susan.headers).json == first
+    assert sent == []
+
+    # A post, an edit and a statement that changes rows without loading them.
+    client.post('/api/messages', json={'source': 'two'}, headers=susan.headers)
+    assert [m['source'] for m in client.get('/api/messages', headers=susan.headers).json['messages']] == [
+        'one',
+        'two',
+    ]
+    client.put(f'/api/messages/{first["messages"][0]["id"]}', json={'source': 'uno'}, headers=susan.headers)
+    assert {m['source'] for m in client.get('/api/messages', headers=susan.headers).json['messages']} == {
+        'uno',
+        'two',
+    }
+    with app.app_context():
+        db.session.execute(db.update(Message).values(source='changed'))
+        db.session.commit()
+    assert {m['source'] for m in client.get('/api/messages', headers=susan.headers).json['messages']} == {
+        'changed'
+    }
+
+    # Signing out is seen at once, though the token's user was known.
+    assert client.delete('/api/tokens', headers=susan.headers).status_code == 204
+    assert client.get('/api/messages', headers=susan.headers).status_code == 401

@@ -16,6 +16,7 @@ from apiflask import HTTPBasicAuth, HTTPTokenAuth, abort
 from flask import current_app
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from .extensions import db
 from .models import User, timestamp
@@ -89,9 +90,13 @@ def _holder_columns(token_hash):
 
 def _attached_user(columns):
     """A User of this request's session made from known columns, without a query."""
+    known = db.session.identity_map.get(identity_key(User, columns['id']))
+    if known is not None:
+        return known
     user = User(**columns)
     make_transient_to_detached(user)
-    return db.session.merge(user, load=False)
+    db.session.add(user)
+    return user
 
 
 @basic_auth.verify_password

@@ -34,7 +34,8 @@ def _after_commit(message):
 
 def post_message(user, source):
     """Store a new message by ``user``; previews are added later."""
-    message = _rendered(Message(user=user), source)
+    # By id: through the relationship, the flush would also weigh the user.
+    message = _rendered(Message(user_id=user.id), source)
     db.session.add(message)
     db.session.commit()
     _after_commit(message)

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint release
+.PHONY: run test lint bench
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,7 @@ test: $(VENV)/.dev node_modules/.package-lock.json
 
 lint: $(VENV)/.dev
 	$(BIN)/python manage.py lint
+
+# Benchmarks against the floor of the stack (bench/README.md); not tests.
+bench: $(VENV)/.dev node_modules/.package-lock.json
+	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,0 +1,115 @@
+"""The measurements: wrk for reads, bench/load.mjs for Socket.IO traffic."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+READ_SECONDS = 10
+FANOUT_MESSAGES = 20
+FANOUT_ROUNDS = 5
+WRITE_POSTERS = 20
+WRITE_SECONDS = 10
+WRK_UNITS = {'us': 0.001, 'ms': 1.0, 's': 1000.0}
+
+
+def read(urls, token, threads=2, connections=50):
+    """``wrk`` on GET /api/messages, the connections split across ``urls``.
+
+    One wrk process per URL, all at once; requests/s add up, latencies are
+    those of the first URL (each process is loaded alike).
+    """
+    runs = [
+        subprocess.Popen(
+            [
+                'wrk',
+                f'-t{max(1, threads // len(urls))}',
+                f'-c{connections // len(urls)}',
+                f'-d{READ_SECONDS}s',
+                '--latency',
+                '-H',
+                f'Authorization: Bearer {token}',
+                f'{url}/api/messages',
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for url in urls
+    ]
+    reports = [_parse_wrk(run.communicate()[0]) for run in runs]
+    return {
+        'requests_per_second': round(sum(report['requests_per_second'] for report in reports), 1),
+        'p50_ms': reports[0]['p50_ms'],
+        'p99_ms': reports[0]['p99_ms'],
+        'errors': sum(report['errors'] for report in reports),
+    }
+
+
+def _parse_wrk(output):
+    def latency(percent):
+        value, unit = re.search(rf'^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$', output, re.MULTILINE).groups()
+        return round(float(value) * WRK_UNITS[unit], 2)
+
+    errors = re.search(r'Non-2xx or 3xx responses: (\d+)', output)
+    socket_errors = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', output)
+    return {
+        'requests_per_second': float(re.search(r'Requests/sec:\s+([\d.]+)', output).group(1)),
+        'p50_ms': latency(50),
+        'p99_ms': latency(99),
+        'errors': (int(errors.group(1)) if errors else 0)
+        + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
+    }
+
+
+def socketio_load(mode, app, urls, tokens, run_id, while_connected=None, **options):
+    """Run bench/load.mjs; ``while_connected()`` is called once all clients are in.
+
+    Returns the figures load.mjs printed, with what ``while_connected`` returned.
+    """
+    options = dict(options, mode=mode, app=app, urls=urls, post_url=urls[0], tokens=tokens, run_id=run_id)
+    load = subprocess.Popen(
+        ['node', str(HERE / 'load.mjs'), json.dumps(options)],
+        cwd=HERE.parent,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    connected = json.loads(load.stdout.readline() or '{}')
+    if connected.get('event') != 'connected':
+        load.kill()
+        raise RuntimeError(f'load.mjs did not connect its clients ({mode}, {app})')
+    extra = while_connected() if while_connected else {}
+    load.stdin.write('go\n')
+    load.stdin.flush()
+    result = json.loads(load.stdout.readline())
+    load.wait(timeout=60)
+    result.pop('event')
+    return dict(result, **extra)
+
+
+def fanout(app, urls, tokens, clients, run_id, memory=None):
+    """C clients listening, 20 messages posted one at a time, five rounds."""
+    measured = (lambda: {'rss_mib': memory()}) if memory else None
+    return socketio_load(
+        'fanout',
+        app,
+        urls,
+        tokens,
+        run_id,
+        measured,
+        clients=clients,
+        messages=FANOUT_MESSAGES,
+        rounds=FANOUT_ROUNDS,
+    )
+
+
+def write(app, urls, tokens, run_id, via='http'):
+    """20 closed-loop posters for 10 s, one listening client.
+
+    Flack's posters use ``POST /api/messages``, or with ``via='socketio'``
+    the ``post_message`` event; the floor's always use its event.
+    """
+    return socketio_load(
+        'write', app, urls, tokens, run_id, posters=WRITE_POSTERS, seconds=WRITE_SECONDS, via=via
+    )

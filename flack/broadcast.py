@@ -17,6 +17,7 @@ from .schemas import MessageOut, UserOut
 
 SCHEMAS = {User: UserOut(), Message: MessageOut()}
 PENDING_KEY = 'flack.updated_models'
+EMITTED_KEY = 'flack.emitted'
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,20 @@ def _emit(session):
     for (class_name, _), model in session.info.pop(PENDING_KEY, {}).items():
         try:
             socketio.emit('updated_model', {'class': class_name, 'model': model})
+            session.info[EMITTED_KEY] = True
         except Exception:
             # The change is stored; clients that missed the event find it
             # when they read again with updated_since after reconnecting.
             log.exception('event=broadcast_failed class=%s id=%s', class_name, model.get('id'))
+
+
+@event.listens_for(Session, 'after_transaction_end')
+def _deliver(session, transaction):
+    # Once the database connection is back in the pool, let the client
+    # connections send what was queued for them before this request goes
+    # on; otherwise every other request that is ready would run first.
+    if session.info.pop(EMITTED_KEY, False):
+        socketio.sleep(0)
 
 
 @event.listens_for(Session, 'after_soft_rollback')

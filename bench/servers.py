@@ -167,8 +167,7 @@ class Web:
 class Deployment:
     """A set of web processes on loopback ports, and what they need."""
 
-    def __init__(self, name):
-        self.name = name
+    def __init__(self):
         self.workdir = tempfile.mkdtemp(prefix='flack-bench-')
         self.web = []
         self.tokens = []
@@ -199,14 +198,14 @@ class Deployment:
 
 @contextlib.contextmanager
 def floor():
-    with Deployment('floor') as deployment:
+    with Deployment() as deployment:
         deployment.start_web(floor_command(), base_environment(), '/api/messages')
         yield deployment
 
 
 @contextlib.contextmanager
 def flack_embedded():
-    with Deployment('flack') as deployment:
+    with Deployment() as deployment:
         environ = base_environment(DATABASE_URL=f'sqlite:///{deployment.workdir}/flack.sqlite')
         url = _start_flack(deployment, environ, web_processes=1)
         deployment.tokens = seed(url)
@@ -215,7 +214,7 @@ def flack_embedded():
 
 @contextlib.contextmanager
 def flack_scaled(database_url, redis_url, web_processes=2):
-    with Deployment('flack-scaled') as deployment:
+    with Deployment() as deployment:
         environ = base_environment(DATABASE_URL=database_url, REDIS_URL=redis_url)
         url = _start_flack(deployment, environ, web_processes)
         deployment.tokens = seed(url)

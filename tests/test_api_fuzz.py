@@ -33,7 +33,7 @@ DATA_DIR = Path(tempfile.gettempdir()) / f'flack-fuzz-{uuid.uuid4().hex}'
 APP = create_app(make_environ(DATA_DIR, LINK_PREVIEWS=0))
 schema = schemathesis.openapi.from_wsgi('/api/openapi.json', APP)
 
-# What api-contract.md says of each operation: who may call it, and the
+# What docs/api.md says of each operation: who may call it, and the
 # statuses it answers with, counting those every operation of its kind has:
 # 401 wherever a token is read (an invalid optional token is a 401 too), 404
 # where the path has an id, 400 where input is validated, 413 where a body

@@ -9,12 +9,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
+
+# The tests' way of starting a process: this environment, with only the Flack settings chosen.
+from tests.live import child_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 60
@@ -45,21 +47,19 @@ def free_port():
 
 
 def base_environment(**settings):
-    """What every process under test gets: the bench's own settings only."""
-    environ = {key: os.environ[key] for key in ('HOME', 'LANG') if key in os.environ}
-    environ.update(
-        # The Procfile's commands come from the environment the bench runs in.
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get('PATH', '')]),
-        FLACK_ENV='production',
-        SECRET_KEY=secrets.token_hex(32),
-        # The load comes from a few addresses and tokens that a production
-        # deployment would rightly slow down; the bench measures the work.
-        RATELIMIT_ENABLED='0',
-        LOG_LEVEL='warning',
-        PYTHONPATH=str(ROOT),
+    """What every process under test gets: the bench's environment, with Flack settings of the bench's own."""
+    return child_environ(
+        {
+            'FLACK_ENV': 'production',
+            'SECRET_KEY': secrets.token_hex(32),
+            # The load comes from a few addresses and tokens that a production
+            # deployment would rightly slow down; the bench measures the work.
+            'RATELIMIT_ENABLED': '0',
+            'LOG_LEVEL': 'warning',
+            'PYTHONPATH': str(ROOT),
+            **settings,
+        }
     )
-    environ.update(settings)
-    return environ
 
 
 class Process:

@@ -1,6 +1,8 @@
 """Fixtures: an app on a fresh SQLite file, clients, and signed-in users."""
 
 import base64
+import os
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -11,7 +13,30 @@ from flack.extensions import db, socketio
 from flack.models import Message, User
 
 from .pages import serve  # noqa: F401  (a fixture)
-from .services import PostgresDatabase
+from .services import NEEDS, PostgresDatabase, required_services
+
+
+def pytest_configure(config):
+    required_services()  # a FLACK_REQUIRE_SERVICES naming no known service stops the run here
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line naming the services whose absence kept tests from running, and how many."""
+    needed = Counter()
+    for report in terminalreporter.stats.get('skipped', []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        match = NEEDS.search(reason)
+        if match:
+            needed[match.group(1)] += 1
+    if needed:
+        counts = ', '.join(
+            f'{count} {"test needs" if count == 1 else "tests need"} {service}'
+            for service, count in needed.most_common()
+        )
+        required = os.environ.get('FLACK_REQUIRE_SERVICES') or 'unset'
+        terminalreporter.write_line(
+            f'not run here: {counts} (FLACK_REQUIRE_SERVICES={required})', yellow=True
+        )
 
 
 def make_environ(tmp_path, **overrides):

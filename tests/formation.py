@@ -3,10 +3,8 @@
 import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
-from .live import ROOT, answers_healthz, free_port, procfile_commands, wait_for
+from .live import ROOT, answers_healthz, child_environ, free_port, procfile_commands, wait_for
 
 
 class Formation:
@@ -19,18 +17,19 @@ class Formation:
 
     def __init__(self, tmp_path, database_url, redis_url, **settings):
         self.tmp_path = tmp_path
-        self.environ = {
-            'PATH': f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}',
-            'FLACK_ENV': 'production',
-            'SECRET_KEY': 'formation-secret',
-            'DATABASE_URL': database_url,
-            'REDIS_URL': redis_url,
-            'LINK_PREVIEWS_ALLOW_PRIVATE': '1',
-            'LINK_PREVIEW_TIMEOUT': '10',
-            'SOCKETIO_TRANSPORTS': 'websocket',
-            'PYTHONWARNINGS': 'ignore::DeprecationWarning',
-            **{key: str(value) for key, value in settings.items()},
-        }
+        self.environ = child_environ(
+            {
+                'FLACK_ENV': 'production',
+                'SECRET_KEY': 'formation-secret',
+                'DATABASE_URL': database_url,
+                'REDIS_URL': redis_url,
+                'LINK_PREVIEWS_ALLOW_PRIVATE': '1',
+                'LINK_PREVIEW_TIMEOUT': '10',
+                'SOCKETIO_TRANSPORTS': 'websocket',
+                'PYTHONWARNINGS': 'ignore::DeprecationWarning',
+                **settings,
+            }
+        )
         self.processes = []
         self._counts = {}
 

@@ -1,6 +1,7 @@
 """Running Flack for real: the Procfile's commands on a free loopback port."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +16,35 @@ ROOT = Path(__file__).resolve().parent.parent
 # A loop that waits for something the server does in the background gives
 # up after this long; it normally ends within a fraction of it.
 PATIENCE = 20
+
+
+def flack_settings():
+    """The names of Flack's settings: every variable ``.env.example`` documents, set or commented out."""
+    return set(re.findall(r'^(?:# )?([A-Z][A-Z0-9_]*)=', (ROOT / '.env.example').read_text(), re.MULTILINE))
+
+
+def child_environ(settings=None):
+    """The environment for a process the tests start: this one's, with Flack's ``settings`` given here.
+
+    Everything else is inherited, as on a platform: Heroku's Python, for one,
+    cannot load without the ``LD_LIBRARY_PATH`` the dyno sets. Flack's own
+    settings are dropped first, so that none leaks in from the developer's
+    shell or the CI dyno (which sets ``DATABASE_URL``, ``REDIS_URL``, ``PORT``
+    and ``WEB_CONCURRENCY``), and ``.env`` files are not read, so that each
+    process runs with exactly the ``settings`` given (a mapping of names to
+    values; a value of None leaves the variable unset).
+    """
+    environ = {key: value for key, value in os.environ.items() if key not in flack_settings()}
+    # The virtual environment's bin comes first, as on a platform's slug.
+    environ['PATH'] = f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}'
+    # python-dotenv (wsgi.py, worker.py) and Flask's command line would read a .env in the checkout.
+    environ.update(PYTHON_DOTENV_DISABLED='1', FLASK_SKIP_DOTENV='1')
+    for key, value in (settings or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = str(value)
+    return environ
 
 
 def free_port():
@@ -62,15 +92,14 @@ class LiveFlack:
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.log = tmp_path / f'web-{self.port}.log'
-        self.environ = {
-            # The command search path is not a setting; the virtual
-            # environment's bin comes first, as on a platform's slug.
-            'PATH': f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}',
-            'SECRET_KEY': 'live-test-secret',
-            'PORT': str(self.port),
-            'DATABASE_URL': f'sqlite:///{tmp_path / "live.sqlite"}',
-            **{key: str(value) for key, value in settings.items()},
-        }
+        self.environ = child_environ(
+            {
+                'SECRET_KEY': 'live-test-secret',
+                'PORT': self.port,
+                'DATABASE_URL': f'sqlite:///{tmp_path / "live.sqlite"}',
+                **settings,
+            }
+        )
         self.process = None
 
     def run(self, process_type, **kwargs):

@@ -1,11 +1,15 @@
 """The real backing services: PostgreSQL on loopback, Redis servers of our own.
 
-A test that needs a service it cannot reach is skipped on a developer's
-machine, and fails where ``FLACK_REQUIRE_SERVICES=1`` (CI sets it), so that
-CI can never pass by skipping.
+A test that needs a service this machine lacks is skipped, and counted in
+one line of the pytest summary, unless ``FLACK_REQUIRE_SERVICES`` requires
+that service: then it fails, so that a CI run cannot pass by skipping.
+``FLACK_REQUIRE_SERVICES=1`` requires every service (``.ci/run`` sets it); a
+comma-separated list of names (``SERVICES``) requires those only: a Heroku
+CI dyno has PostgreSQL, but neither chromium nor the redis-server program.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -23,11 +27,35 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
-def service_missing(reason):
-    """Skip the test, or fail it where services are required."""
-    if os.environ.get('FLACK_REQUIRE_SERVICES') == '1':
-        pytest.fail(f'required service missing: {reason}', pytrace=False)
-    pytest.skip(reason)
+# What a test may need that a machine may lack, by the names FLACK_REQUIRE_SERVICES takes.
+SERVICES = ('postgresql', 'redis-server', 'chromium', 'foreman', 'honcho')
+# How a skip names the service it is missing; the summary counts them.
+NEEDS = re.compile(r'needs ([\w-]+) \(')
+
+
+def required_services():
+    """The services whose absence fails a test rather than skipping it."""
+    value = os.environ.get('FLACK_REQUIRE_SERVICES', '').strip()
+    if value in ('', '0'):
+        return set()
+    if value == '1':
+        return set(SERVICES)
+    names = {name.strip() for name in value.split(',') if name.strip()}
+    if names - set(SERVICES):
+        # A misspelt name must not quietly require nothing.
+        raise pytest.UsageError(
+            f'FLACK_REQUIRE_SERVICES names {", ".join(sorted(names - set(SERVICES)))}; '
+            f'it takes 1 or names among {", ".join(SERVICES)}'
+        )
+    return names
+
+
+def service_missing(service, reason):
+    """Skip the test for want of ``service``, or fail it where that service is required."""
+    assert service in SERVICES, f'{service} is missing from SERVICES'
+    if service in required_services():
+        pytest.fail(f'required service missing: {service} ({reason})', pytrace=False)
+    pytest.skip(f'needs {service} ({reason})')
 
 
 def _admin_connection():
@@ -36,7 +64,7 @@ def _admin_connection():
     try:
         connection = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=3)
     except psycopg2.OperationalError as error:
-        service_missing(f'PostgreSQL does not answer ({error})')
+        service_missing('postgresql', f'it does not answer: {" ".join(str(error).split())}')
     connection.autocommit = True
     return connection
 
@@ -74,7 +102,7 @@ class RedisServer:
 
     def __init__(self, tmp_path):
         if shutil.which('redis-server') is None:
-            service_missing('the redis-server program is not installed')
+            service_missing('redis-server', 'the program is not installed')
         self.port = free_port()
         self.url = f'redis://127.0.0.1:{self.port}/0'
         self.log = tmp_path / f'redis-{self.port}.log'

@@ -28,7 +28,7 @@ HOSTILE_NICKNAME = '<img src=x onerror=alert(1)>'
 def browser():
     executable = shutil.which('chromium')
     if executable is None:
-        service_missing("Debian's chromium package is not installed")
+        service_missing('chromium', "Debian's chromium package is not installed")
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,

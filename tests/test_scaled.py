@@ -8,13 +8,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import requests
 
 from .formation import Formation
-from .live import ROOT, Listener, answers_healthz, free_port, wait_for
+from .live import ROOT, Listener, answers_healthz, child_environ, free_port, wait_for
 from .pages import Route, html_page, send
 from .services import PostgresDatabase, RedisServer
 
@@ -52,8 +51,9 @@ class Api:
 @pytest.fixture
 def services(tmp_path):
     """A PostgreSQL database and a Redis server of the test's own."""
-    database = PostgresDatabase()
+    # Redis first: a test skipped for want of redis-server leaves no database behind.
     redis_server = RedisServer(tmp_path).start()
+    database = PostgresDatabase()
     yield database, redis_server
     redis_server.stop()
     database.drop()
@@ -118,11 +118,11 @@ class Honcho:
             'worker',
             'clock',
         ]
-        path = f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}'
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={'PATH': path},
+            # Flack's settings come from the env file alone, which honcho adds to its own environment.
+            env=child_environ(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -188,7 +188,7 @@ def test_every_client_of_every_web_process_hears_every_change_exactly_once(
         cwd=ROOT,
         check=True,
         capture_output=True,
-        env={**settings, 'PATH': f'{Path(sys.executable).parent}{os.pathsep}{os.environ["PATH"]}'},
+        env=child_environ(settings),
     )
     honcho = Honcho(tmp_path, settings, 'web=2,worker=1,clock=1')
     try:

@@ -9,7 +9,14 @@ import click
 from flask.cli import FlaskGroup
 
 from flack import create_app
-from flack.config import INSTANCE_PATH, exit_on_config_error, load_settings, load_web_server_settings, masked
+from flack.config import (
+    INSTANCE_PATH,
+    environ_for_gunicorn,
+    exit_on_config_error,
+    load_settings,
+    load_web_server_settings,
+    masked,
+)
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -29,9 +36,12 @@ def cli():
 def run(host, port):
     """Serve Flack with gunicorn, as the Procfile's web process does."""
     port = port or exit_on_config_error(load_web_server_settings)['port']
-    command = ['-m', 'gunicorn', '--config', 'gunicorn.conf.py', '--bind', f'{host}:{port}', 'flack.wsgi:app']
+    # gunicorn reads --bind after gunicorn.conf.py: this replaces its bind on
+    # every interface. An IPv6 address goes in brackets (--host ::1).
+    bind = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
+    command = ['-m', 'gunicorn', '--config', 'gunicorn.conf.py', '--bind', bind, 'flack.wsgi:app']
     os.chdir(ROOT)
-    os.execv(sys.executable, [sys.executable, *command])
+    os.execve(sys.executable, [sys.executable, *command], environ_for_gunicorn())
 
 
 @cli.command('config', with_appcontext=False)

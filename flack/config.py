@@ -17,6 +17,8 @@ INSTANCE_PATH = Path(__file__).resolve().parent.parent / 'instance'
 ENVIRONMENTS = ('production', 'development', 'testing')
 ASYNC_MODES = ('eventlet', 'gevent')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
+# The settings gunicorn itself reads from the environment, as well as Flack.
+GUNICORN_READS = ('PORT', 'WEB_CONCURRENCY')
 RATE_LIMITS = {
     'RATELIMIT_TOKENS_PER_ADDRESS': '20 per minute',
     'RATELIMIT_TOKENS_PER_NICKNAME': '10 per minute',
@@ -163,10 +165,11 @@ def load_settings(instance_path, environ=None):
         'SECRET_KEY': _secret_key(environ, environment, instance_path),
         'SQLALCHEMY_DATABASE_URI': database_url,
         'DATABASE_POOL_SIZE': _integer(environ, 'DATABASE_POOL_SIZE', 5, minimum=1),
-        'DATABASE_MAX_OVERFLOW': _integer(environ, 'DATABASE_MAX_OVERFLOW', 5),
+        'DATABASE_MAX_OVERFLOW': _integer(environ, 'DATABASE_MAX_OVERFLOW', 0),
         'REDIS_URL': _redis_url(environ),
         'REDIS_TLS_VERIFY': _flag(environ, 'REDIS_TLS_VERIFY', False),
-        'WORKER_CONCURRENCY': _integer(environ, 'WORKER_CONCURRENCY', 2, minimum=1),
+        'REDIS_MAX_CONNECTIONS': _integer(environ, 'REDIS_MAX_CONNECTIONS', 2, minimum=1),
+        'WORKER_CONCURRENCY': _integer(environ, 'WORKER_CONCURRENCY', 1, minimum=1),
         'PORT': _integer(environ, 'PORT', 5000, minimum=1),
         'WEB_CONCURRENCY': _integer(environ, 'WEB_CONCURRENCY', 1, minimum=1),
         'ASYNC_MODE': _choice(environ, 'ASYNC_MODE', 'eventlet', ASYNC_MODES),
@@ -214,6 +217,19 @@ def load_web_server_settings(environ=None):
         'requested_workers': requested,
         'log_level': _log_level(environ, 'production').lower(),
     }
+
+
+def environ_for_gunicorn(environ=None):
+    """``environ`` fit for starting gunicorn: the settings it reads itself,
+    dropped where they are empty, which Flack reads as unset.
+
+    gunicorn reads ``WEB_CONCURRENCY`` with ``int()`` as it is imported,
+    before gunicorn.conf.py runs, and would stop at an empty one (a ``.env``
+    line or a blank config var); the Procfile's web command does the same
+    in the shell.
+    """
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in environ.items() if value or name not in GUNICORN_READS}
 
 
 def masked(name, value):

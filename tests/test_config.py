@@ -5,7 +5,20 @@ from pathlib import Path
 
 import pytest
 
-from flack.config import RATE_LIMITS, ConfigError, load_settings, load_web_server_settings
+from flack.config import (
+    RATE_LIMITS,
+    ConfigError,
+    environ_for_gunicorn,
+    load_settings,
+    load_web_server_settings,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings_names():
+    """The variables .env.example documents: set (NAME=value) or commented out (# NAME=default)."""
+    return re.findall(r'^(?:# )?([A-Z][A-Z0-9_]*)=', (ROOT / '.env.example').read_text(), re.MULTILINE)
 
 
 def test_defaults_are_the_embedded_mode_on_sqlite(tmp_path):
@@ -72,7 +85,7 @@ def test_one_web_worker_unless_redis_and_websocket_only():
 
 def test_every_variable_the_code_reads_is_documented_in_env_example():
     root = Path(__file__).resolve().parent.parent
-    documented = set(re.findall(r'^([A-Z][A-Z0-9_]*)=', (root / '.env.example').read_text(), re.MULTILINE))
+    documented = set(_settings_names())
     config = (root / 'flack' / 'config.py').read_text()
     read = set(re.findall(r"environ(?:\.get\(|, )'([A-Z][A-Z0-9_]*)'", config)) | set(RATE_LIMITS)
 
@@ -82,3 +95,46 @@ def test_every_variable_the_code_reads_is_documented_in_env_example():
             assert not re.search(r'os\.environ|getenv', path.read_text()), (
                 f'{path.name} reads the environment'
             )
+
+
+@pytest.mark.parametrize('name', _settings_names())
+def test_an_empty_setting_is_the_same_as_an_unset_one(tmp_path, name):
+    # What a .env line NAME= or a blank config var gives. In development, so
+    # that an unset SECRET_KEY is no error either.
+    environ = {'FLACK_ENV': 'development', 'SECRET_KEY': 'k'}
+    unset = {key: value for key, value in environ.items() if key != name}
+    empty = {**environ, name: ''}
+
+    assert load_settings(tmp_path, empty) == load_settings(tmp_path, unset)
+    assert load_web_server_settings(empty) == load_web_server_settings(unset)
+
+
+def test_gunicorn_starts_without_the_empty_settings_it_reads_itself():
+    # gunicorn would stop at int('') as it is imported; Flack reads the others.
+    environ = {
+        'WEB_CONCURRENCY': '',
+        'PORT': '',
+        'REDIS_URL': '',
+        'WORKER_CONCURRENCY': '3',
+        'LANG': 'C.UTF-8',
+    }
+
+    assert environ_for_gunicorn(environ) == {'REDIS_URL': '', 'WORKER_CONCURRENCY': '3', 'LANG': 'C.UTF-8'}
+    assert environ_for_gunicorn({'WEB_CONCURRENCY': '4', 'PORT': '80'}) == {
+        'WEB_CONCURRENCY': '4',
+        'PORT': '80',
+    }
+
+
+def test_redis_max_connections_defaults_to_two_and_must_be_positive(tmp_path):
+    assert load_settings(tmp_path, {'SECRET_KEY': 'k'})['REDIS_MAX_CONNECTIONS'] == 2
+    assert (
+        load_settings(tmp_path, {'SECRET_KEY': 'k', 'REDIS_MAX_CONNECTIONS': ''})['REDIS_MAX_CONNECTIONS']
+        == 2
+    )
+    assert (
+        load_settings(tmp_path, {'SECRET_KEY': 'k', 'REDIS_MAX_CONNECTIONS': '4'})['REDIS_MAX_CONNECTIONS']
+        == 4
+    )
+    with pytest.raises(ConfigError, match='REDIS_MAX_CONNECTIONS'):
+        load_settings(tmp_path, {'SECRET_KEY': 'k', 'REDIS_MAX_CONNECTIONS': '0'})

@@ -7,6 +7,7 @@ which reads the environment for the whole application.
 import gc
 import logging
 import signal
+import socket
 import warnings
 
 from flack.config import INSTANCE_PATH, exit_on_config_error, load_settings, load_web_server_settings
@@ -16,12 +17,38 @@ from flack.config import INSTANCE_PATH, exit_on_config_error, load_settings, loa
 exit_on_config_error(load_settings, INSTANCE_PATH)
 settings = exit_on_config_error(load_web_server_settings)
 
-# eventlet warns at import that it is in maintenance mode (the architecture
-# notes say why Flack keeps it), in a multi-line message no log drain reads.
+# eventlet warns at import that it is in maintenance mode (docs/architecture.md
+# says why Flack keeps it), in a multi-line message no log drain reads;
+# gunicorn 25 warns that its eventlet worker goes in 26, at import and in a
+# log line at every boot (dropped by the filter below). The README's "How it
+# runs" answers both: gunicorn stays on 25, and ASYNC_MODE=gevent leaves
+# eventlet behind.
 warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+warnings.filterwarnings('ignore', message='The eventlet worker is deprecated', category=DeprecationWarning)
+# Any other warning (with PYTHONWARNINGS set, say) is a log line like the rest
+# (logger py.warnings below), not several lines on stderr.
+logging.captureWarnings(True)
 
-# The platform routes traffic to $PORT on every interface.
-bind = f'0.0.0.0:{settings["port"]}'
+
+def all_interfaces(port):
+    """Where the platform's router reaches $PORT: the older generation routes
+    over IPv4, the newer (Heroku's Fir) over IPv6 only, to ``[::]:$PORT``.
+    On Linux an IPv6 socket on ``::`` takes IPv4 too, unless the host says
+    IPv6 sockets are IPv6-only (bindv6only); then IPv4 needs a socket of
+    its own (with both on a dual-stack host the second bind would fail).
+    A host without IPv6 gets IPv4 alone."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(('::', 0))
+            v6_only = probe.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+    except OSError:
+        return [f'0.0.0.0:{port}']
+    return [f'0.0.0.0:{port}', f'[::]:{port}'] if v6_only else [f'[::]:{port}']
+
+
+# `manage.py run` (and `make run`) replaces this with 127.0.0.1 on its
+# command line, which gunicorn reads after this file.
+bind = all_interfaces(settings['port'])
 # The green-thread library (ASYNC_MODE); the worker monkey-patches the
 # process before it imports flack.wsgi.
 worker_class = settings['async_mode']
@@ -55,6 +82,11 @@ logconfig_dict = {
     'version': 1,
     'disable_existing_loggers': False,
     'formatters': {'key_value': {'()': 'flack.logs.KeyValueFormatter'}},
+    'filters': {
+        # The eventlet worker's deprecation notice, logged at every boot;
+        # answered once, in the README, instead.
+        'answered': {'()': 'flack.logs.DropMessages', 'prefixes': ['The eventlet worker is DEPRECATED']},
+    },
     'handlers': {
         'stdout': {'class': 'logging.StreamHandler', 'stream': 'ext://sys.stdout', 'formatter': 'key_value'},
     },
@@ -63,10 +95,12 @@ logconfig_dict = {
     'loggers': {
         'gunicorn.error': {
             'handlers': ['stdout'],
+            'filters': ['answered'],
             'level': settings['log_level'].upper(),
             'propagate': False,
         },
         'gunicorn.access': {'handlers': ['stdout'], 'level': 'INFO', 'propagate': False},
+        'py.warnings': {'handlers': ['stdout'], 'propagate': False},
     },
 }
 access_log_format = (

@@ -1,5 +1,6 @@
 """Logs: stdout, one line per event, ``key=value`` pairs a log drain can parse."""
 
+import io
 import json
 import logging
 import re
@@ -35,6 +36,43 @@ class KeyValueFormatter(logging.Formatter):
         return ' '.join(fields)
 
 
+class DropMessages(logging.Filter):
+    """Drops the records whose message starts with one of ``prefixes``: notices
+    a library repeats at every start although they are answered elsewhere."""
+
+    def __init__(self, prefixes=()):
+        super().__init__()
+        self.prefixes = tuple(prefixes)
+
+    def filter(self, record):
+        return not record.getMessage().startswith(self.prefixes)
+
+
+class LogStream(io.TextIOBase):
+    """A writable text file whose every write becomes one log record.
+
+    For code that reports by writing text to a stream rather than by logging,
+    such as WSGI's ``wsgi.errors``: written as is, such text has no
+    ``key=value`` form, and text written without a newline glues onto the
+    next log line. ``quiet`` holds patterns of known harmless text, logged at
+    DEBUG rather than WARNING.
+    """
+
+    def __init__(self, logger, quiet=()):
+        self.logger = logger
+        self.quiet = [re.compile(pattern) for pattern in quiet]
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        message = text.strip()
+        if message:
+            harmless = any(pattern.search(message) for pattern in self.quiet)
+            self.logger.log(logging.DEBUG if harmless else logging.WARNING, message)
+        return len(text)
+
+
 class _StdoutHandler(logging.StreamHandler):
     """The one handler Flack installs; replaced, not added to, when an app is made again."""
 
@@ -50,3 +88,6 @@ def configure_logging(level):
     # Libraries' DEBUG lines (markdown-it's parser trace, say) would drown Flack's own.
     root.setLevel(max(logging.getLevelName(level), logging.INFO))
     logging.getLogger('flack').setLevel(level)
+    # Python prints warnings to stderr over several lines (Celery's worker
+    # warns so when run as root); as log records each is one line.
+    logging.captureWarnings(True)

@@ -4,15 +4,37 @@ gunicorn's eventlet or gevent worker has monkey-patched the process by the
 time this module is imported.
 """
 
+import logging
+
 from dotenv import load_dotenv
 
 from . import create_app
 from .config import exit_on_config_error
 from .extensions import socketio
+from .logs import LogStream
 
 load_dotenv()
 app = exit_on_config_error(create_app)
 app.extensions['flack.background'].start_periodic()
+
+# What a library writes to a request's wsgi.errors, gunicorn copies as is to
+# stderr: eventlet's websocket writes "socket shutdown error: ..." there with
+# no newline, which glued onto the next log line. Each write becomes a log
+# record instead. That one is harmless and comes with every orderly
+# disconnect: the client's close frame makes eventlet close the socket, then
+# Engine.IO closes the websocket again and finds the descriptor gone (EBADF).
+_errors = LogStream(logging.getLogger(__name__), quiet=[r'socket shutdown error: \[Errno 9\]'])
+
+
+def _logged_errors(wsgi_app):
+    def wsgi_app_with_logged_errors(environ, start_response):
+        environ['wsgi.errors'] = _errors
+        return wsgi_app(environ, start_response)
+
+    return wsgi_app_with_logged_errors
+
+
+app.wsgi_app = _logged_errors(app.wsgi_app)
 
 
 def close_client_connections():

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import socketio as socketio_server
 from apiflask import APIFlask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -17,7 +16,6 @@ from .extensions import db, socketio
 from .logs import configure_logging
 from .main import bp as main_bp
 from .presence import MemoryPresenceStore, RedisPresenceStore
-from .redis_client import redis_options
 from .stats import MemoryRequestCounter, RedisRequestCounter, record_request
 from .versions import MemoryVersions, NoVersions
 
@@ -53,12 +51,12 @@ def build_app(environ=None, process='web'):
     )
     app.config.update(load_settings(app.instance_path, environ))
     app.config.update(
-        # The contract answers bad input with 400, as the original did.
+        # Bad input is a 400, as in the original API (docs/api.md).
         VALIDATION_ERROR_STATUS_CODE=400,
         # A body big enough for the longest message in any JSON escaping;
         # anything larger is refused before it is read.
         MAX_CONTENT_LENGTH=6 * app.config['MAX_MESSAGE_LENGTH'] + 4096,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(app.config),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(app.config, process),
     )
     configure_logging(app.config['LOG_LEVEL'])
     app.url_map.converters['int'] = IdConverter
@@ -72,6 +70,12 @@ def build_app(environ=None, process='web'):
         from flask_migrate import Migrate
 
         Migrate(app, db, directory=str(MIGRATIONS))
+    if app.config['REDIS_URL']:
+        # One bounded pool per process, shared by everything Flack itself
+        # asks of Redis (Celery has its own connections, see flack.tasks).
+        app.extensions['flack.redis'] = redis_client.connect(
+            app.config, redis_client.max_connections(app.config, process)
+        )
     _init_socketio(app, mode, serves_clients=process in ('web', 'cli'))
     if app.config['REDIS_URL']:
         _choose_scaled_adapters(app)
@@ -98,11 +102,11 @@ def _init_socketio(app, mode, serves_clients):
     if app.config['REDIS_URL']:
         # Every event goes through Redis, so that it reaches the clients of
         # every web process, whichever process (web or worker) emitted it.
-        options['client_manager'] = socketio_server.RedisManager(
-            app.config['REDIS_URL'],
+        options['client_manager'] = redis_client.SocketIOManager(
+            app.extensions['flack.redis'],
+            app.config,
             channel=SOCKETIO_CHANNEL,
             write_only=not serves_clients,
-            redis_options=redis_options(app.config),
         )
     # Without an app, Flask-SocketIO only emits: what a worker needs.
     socketio.init_app(app if serves_clients else None, **options)
@@ -119,8 +123,7 @@ def _choose_embedded_adapters(app):
 def _choose_scaled_adapters(app):
     """Many processes: presence and statistics in Redis, background work on
     Celery, and no caching (see flack.versions)."""
-    redis = redis_client.connect(app.config)
-    app.extensions['flack.redis'] = redis
+    redis = app.extensions['flack.redis']
     app.extensions['flack.presence'] = RedisPresenceStore(redis)
     app.extensions['flack.versions'] = NoVersions()
     app.extensions['flack.stats'] = RedisRequestCounter(redis, app.config['REQUEST_STATS_WINDOW'])
@@ -131,13 +134,17 @@ def _choose_scaled_adapters(app):
     celery_init_app(app)
 
 
-def _engine_options(config):
+def _engine_options(config, process):
     if config['SQLALCHEMY_DATABASE_URI'].startswith('sqlite'):
         # Several green threads share the file; wait for a lock instead of failing.
         return {'connect_args': {'timeout': 15}}
+    web = process in ('web', 'cli')
     return {
-        'pool_size': config['DATABASE_POOL_SIZE'],
-        'max_overflow': config['DATABASE_MAX_OVERFLOW'],
+        # The database plan counts every connection: a web process keeps
+        # DATABASE_POOL_SIZE (+ overflow at a peak, green threads wait
+        # beyond); a Celery pool child runs one task at a time and keeps one.
+        'pool_size': config['DATABASE_POOL_SIZE'] if web else 1,
+        'max_overflow': config['DATABASE_MAX_OVERFLOW'] if web else 0,
         # A connection the database closed (a restart, an idle timeout) is
         # replaced before use instead of failing the request.
         'pool_pre_ping': True,

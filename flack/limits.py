@@ -12,8 +12,6 @@ from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from .redis_client import redis_options
-
 TOO_MANY = 'Too many attempts in a short time; wait a little and try again.'
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True, key_prefix='flack')
 
@@ -35,7 +33,10 @@ def init_app(app):
     config = app.config
     if config['REDIS_URL']:
         config['RATELIMIT_STORAGE_URI'] = config['REDIS_URL']
-        config['RATELIMIT_STORAGE_OPTIONS'] = redis_options(config)
+        # On the process's bounded pool (flack.redis_client), not one more of its own.
+        config['RATELIMIT_STORAGE_OPTIONS'] = {
+            'connection_pool': app.extensions['flack.redis'].connection_pool
+        }
         # While Redis is away, count in this process rather than fail the
         # request: a limit degrades, the service does not.
         config['RATELIMIT_IN_MEMORY_FALLBACK_ENABLED'] = True

@@ -1,12 +1,19 @@
-"""Connecting to Redis, the one place that knows about its TLS options."""
+"""Connecting to Redis: the one place that knows its TLS options and how many
+connections each process may open (the plans count every one of them)."""
 
 import functools
 import logging
 import ssl
 
 import redis
+import socketio
 
 log = logging.getLogger(__name__)
+
+# How long a thread (or green thread) waits for a free connection of a full
+# pool before the call fails as if Redis were away: longer than a command
+# takes (socket_timeout), short enough not to hold a request for long.
+POOL_TIMEOUT = 5
 
 
 def redis_options(config):
@@ -18,16 +25,67 @@ def redis_options(config):
     return {'ssl_cert_reqs': ssl.CERT_REQUIRED if config['REDIS_TLS_VERIFY'] else ssl.CERT_NONE}
 
 
-def connect(config):
-    """A client for ``REDIS_URL`` that fails fast while Redis is away."""
-    return redis.Redis.from_url(
+def max_connections(config, process):
+    """How many connections Flack's own pool opens at most in ``process``.
+
+    A web process runs many requests at once and shares ``REDIS_MAX_CONNECTIONS``
+    among them; a Celery pool child (or the clock) does one thing at a time
+    and needs one.
+    """
+    return config['REDIS_MAX_CONNECTIONS'] if process in ('web', 'cli') else 1
+
+
+def connect(config, max_connections):
+    """A client for ``REDIS_URL`` on a pool of at most ``max_connections``.
+
+    Presence, /stats, the rate limits and the Socket.IO events a process
+    sends all share it. When every connection is busy, a caller waits for
+    one (a green thread yields meanwhile) instead of opening another: the
+    redis-py default would open one per concurrent caller, about one per
+    connected client at a peak. It fails fast while Redis is away.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
         config['REDIS_URL'],
+        max_connections=max_connections,
+        timeout=POOL_TIMEOUT,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=2,
         health_check_interval=30,
         **redis_options(config),
     )
+    return redis.Redis(connection_pool=pool)
+
+
+class SocketIOManager(socketio.RedisManager):
+    """python-socketio's Redis manager, on Flack's bounded connections.
+
+    Events are published through the process's shared ``client``; a manager
+    that also listens (in a web process) holds one more connection for its
+    subscription. The stock manager makes a new, unbounded pool at each
+    (re)connection instead.
+    """
+
+    def __init__(self, client, config, **kwargs):
+        super().__init__(config['REDIS_URL'], **kwargs)
+        self.client = client
+        self.subscriber = None
+        if not self.write_only:
+            # A subscription blocks on its socket until a message comes:
+            # no socket timeout here, unlike the shared client.
+            self.subscriber = redis.Redis(
+                connection_pool=redis.BlockingConnectionPool.from_url(
+                    config['REDIS_URL'], max_connections=1, timeout=POOL_TIMEOUT, **redis_options(config)
+                )
+            )
+
+    def _redis_connect(self):
+        self.redis = self.client
+        if self.subscriber is not None:
+            if self.pubsub is not None:
+                self.pubsub.close()  # give its one connection back before taking it again
+            self.pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
 
 
 def survives_outage(default):

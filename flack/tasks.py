@@ -7,9 +7,10 @@ the Flask app context, as Flask's documented Celery pattern does. The clock
 
 import logging
 
-from celery import Celery, Task, shared_task
+from celery import Celery, Task, shared_task, signals
 from flask import current_app
 from kombu.exceptions import KombuError
+from kombu.transport import redis as kombu_redis
 from redis import RedisError
 
 from . import presence, previews
@@ -35,6 +36,7 @@ def celery_init_app(app):
     tls = redis_options(app.config)
     celery.conf.update(
         broker_url=app.config['REDIS_URL'],
+        broker_transport='flack.tasks:RedisTransport',
         broker_use_ssl=tls or None,
         # Acknowledged after the task ran: a worker that dies mid-task leaves
         # the message to be delivered again (the tasks are idempotent).
@@ -47,7 +49,17 @@ def celery_init_app(app):
         # the request; the periodic duty queues what was missed.
         task_publish_retry=False,
         broker_connection_retry_on_startup=True,
+        # No result backend: nothing reads a task's result, so no process
+        # opens a connection for results.
+        result_backend=None,
         task_ignore_result=True,
+        # Connections (heroku-redis:mini allows 20 in all, see the README's
+        # connection budgets): one to send tasks per process (a web process's
+        # green threads wait for it; a send takes well under a millisecond),
+        # and no remote control, which would hold a subscription per worker.
+        # The worker's gossip, mingle and heartbeat are off too (see below).
+        broker_pool_limit=1,
+        worker_enable_remote_control=False,
         worker_concurrency=app.config['WORKER_CONCURRENCY'],
         # With REMAP_SIGTERM=SIGQUIT (see the Procfile), the platform's
         # SIGTERM gives running tasks this long to finish before the worker
@@ -63,6 +75,40 @@ def celery_init_app(app):
     celery.set_default()
     app.extensions['celery'] = celery
     return celery
+
+
+class RedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, without the idle connection its check leaves.
+
+    A channel checks the server with a PING on the connection it would
+    consume with (BRPOP), and keeps it open: one connection more for every
+    process that only sends tasks (a web process, the clock, a worker's pool
+    child), idle for good. Closed here; a consumer's first BRPOP opens it
+    again.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.async_pool.disconnect()
+
+
+class RedisTransport(kombu_redis.Transport):
+    """kombu's Redis transport on ``RedisChannel``."""
+
+    Channel = RedisChannel
+
+
+@signals.worker_init.connect
+def _without_monitoring(sender, **kwargs):
+    """Run the worker as ``--without-gossip --without-mingle --without-heartbeat``.
+
+    Those steps keep workers informed of each other and of monitors (Flower),
+    which Flack has no use for, at the cost of Redis connections of their
+    own. Set here rather than on the Procfile's command line so that every
+    way of starting the worker gets them; the worker reads its options
+    after this signal.
+    """
+    sender.options.update(without_gossip=True, without_mingle=True, without_heartbeat=True)
 
 
 class CeleryWork:

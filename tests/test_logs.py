@@ -1,5 +1,6 @@
-"""Every line the web process writes is one whole ``key=value`` event, also
-while hundreds of websocket clients come and go, some of them abruptly."""
+"""Every line the processes write is one whole ``key=value`` event: the web
+process while hundreds of websocket clients come and go, some of them
+abruptly; the worker and the clock from start to stop."""
 
 import json
 import re
@@ -11,7 +12,9 @@ import pytest
 import requests
 import websocket
 
+from .formation import Formation
 from .live import LiveFlack, wait_for
+from .services import PostgresDatabase, RedisServer
 
 CLIENTS = 500
 
@@ -141,3 +144,33 @@ def no_connections_left(live):
                 if local.endswith(port) and state in ('01', '08'):  # ESTABLISHED, CLOSE_WAIT
                     return False
     return True
+
+
+@pytest.mark.scaled
+def test_each_line_of_the_worker_and_clock_is_one_event_from_start_to_stop(tmp_path):
+    redis_server = RedisServer(tmp_path).start()
+    database = PostgresDatabase()
+    try:
+        formation = Formation(tmp_path, database.url, redis_server.url).release()
+        worker = formation.start('worker')
+        clock = formation.start('clock', wait=False)
+        # The clock sends its duties every 5 s; the worker logs running them.
+        wait_for(
+            lambda: b'sweep_presence' in worker.output() and b'succeeded' in worker.output(), 'a duty run'
+        )
+        formation.stop()
+    finally:
+        redis_server.stop()
+        database.drop()
+
+    for process in (worker, clock):
+        lines = process.output().decode().splitlines()
+        assert lines, process.name
+        for line in lines:
+            try:
+                parse_event(line)
+            except ValueError as error:
+                pytest.fail(f'{process.name} wrote a line that is not one event ({error}): {line!r}')
+    assert (
+        b'level=INFO logger=celery.apps.worker msg="worker: Cold shutdown (MainProcess)"' in worker.output()
+    )

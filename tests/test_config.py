@@ -1,7 +1,6 @@
 """Settings from the environment, checked at start-up."""
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -13,12 +12,7 @@ from flack.config import (
     load_web_server_settings,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _settings_names():
-    """The variables .env.example documents: set (NAME=value) or commented out (# NAME=default)."""
-    return re.findall(r'^(?:# )?([A-Z][A-Z0-9_]*)=', (ROOT / '.env.example').read_text(), re.MULTILINE)
+from .live import ROOT, flack_settings
 
 
 def test_defaults_are_the_embedded_mode_on_sqlite(tmp_path):
@@ -84,20 +78,19 @@ def test_one_web_worker_unless_redis_and_websocket_only():
 
 
 def test_every_variable_the_code_reads_is_documented_in_env_example():
-    root = Path(__file__).resolve().parent.parent
-    documented = set(_settings_names())
-    config = (root / 'flack' / 'config.py').read_text()
+    documented = flack_settings()
+    config = (ROOT / 'flack' / 'config.py').read_text()
     read = set(re.findall(r"environ(?:\.get\(|, )'([A-Z][A-Z0-9_]*)'", config)) | set(RATE_LIMITS)
 
     assert read == documented
-    for path in [*root.glob('flack/**/*.py'), root / 'manage.py', root / 'gunicorn.conf.py']:
+    for path in [*ROOT.glob('flack/**/*.py'), ROOT / 'manage.py', ROOT / 'gunicorn.conf.py']:
         if path.name != 'config.py':
             assert not re.search(r'os\.environ|getenv', path.read_text()), (
                 f'{path.name} reads the environment'
             )
 
 
-@pytest.mark.parametrize('name', _settings_names())
+@pytest.mark.parametrize('name', sorted(flack_settings()))
 def test_an_empty_setting_is_the_same_as_an_unset_one(tmp_path, name):
     # What a .env line NAME= or a blank config var gives. In development, so
     # that an unset SECRET_KEY is no error either.

@@ -17,7 +17,7 @@ from alembic.migration import MigrationContext
 from flack.config import load_settings, load_web_server_settings
 from flack.extensions import db
 
-from .live import ROOT, LiveFlack, child_environ, procfile_commands
+from .live import ROOT, LiveFlack, child_environ, flack_settings, procfile_commands
 from .services import PostgresDatabase
 from .test_scaled import Api
 
@@ -27,11 +27,6 @@ PROVIDED_BY_PLATFORM = {'PORT', 'DATABASE_URL', 'REDIS_URL'}
 
 def _app_json():
     return json.loads((ROOT / 'app.json').read_text())
-
-
-def _documented_variables():
-    # Set (NAME=value) or commented out with its default (# NAME=value).
-    return set(re.findall(r'^(?:# )?([A-Z][A-Z0-9_]*)=', (ROOT / '.env.example').read_text(), re.MULTILINE))
 
 
 # Heroku's published JSON Schema of app.json; tests/data/README.md says where it comes from.
@@ -114,7 +109,7 @@ def test_app_json_describes_each_setting_and_generates_the_secret_key():
 def test_app_json_describes_every_setting_and_only_those():
     app = _app_json()
 
-    assert set(app['env']) | PROVIDED_BY_PLATFORM == _documented_variables()
+    assert set(app['env']) | PROVIDED_BY_PLATFORM == flack_settings()
     assert app['env']['LINK_PREVIEWS_ALLOW_PRIVATE']['value'] == '0'
     assert app['env']['FLACK_ENV']['value'] == 'production'
 
@@ -222,7 +217,7 @@ def test_readme_configuration_table_lists_every_setting():
     section = readme[readme.index('## Configuration') :]
     section = section[: section.index('\n## ', 4)]
 
-    assert set(re.findall(r'^\| `([A-Z][A-Z0-9_]*)` \|', section, re.MULTILINE)) == _documented_variables()
+    assert set(re.findall(r'^\| `([A-Z][A-Z0-9_]*)` \|', section, re.MULTILINE)) == flack_settings()
 
 
 @pytest.mark.parametrize(

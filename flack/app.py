@@ -7,7 +7,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
-from . import broadcast, events, green, limits, redis_client, security  # noqa: F401  (broadcast, events: handlers register on import)
+from . import broadcast, events, green, limits, redis_client, security, socket_guard  # noqa: F401  (broadcast, events: handlers register on import)
 from .api import bp as api_bp
 from .api import errors
 from .background import InProcessWork
@@ -98,6 +98,8 @@ def _init_socketio(app, mode, serves_clients):
         'transports': app.config['SOCKETIO_TRANSPORTS'],
         'max_http_buffer_size': app.config['MAX_CONTENT_LENGTH'],
         'manage_session': False,
+        # Decoding fails on input no client sends, before any handler runs.
+        'serializer': socket_guard.GuardedPacket,
     }
     if app.config['REDIS_URL']:
         # Every event goes through Redis, so that it reaches the clients of
@@ -110,6 +112,10 @@ def _init_socketio(app, mode, serves_clients):
         )
     # Without an app, Flask-SocketIO only emits: what a worker needs.
     socketio.init_app(app if serves_clients else None, **options)
+    if serves_clients:
+        # Counts every packet of a connection and cuts off one that floods
+        # or sends a malformed packet, instead of answering it frame by frame.
+        socket_guard.install(socketio.server, app.config)
 
 
 def _choose_embedded_adapters(app):

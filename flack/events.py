@@ -7,13 +7,10 @@ import logging
 from apiflask import HTTPError
 from flask import current_app, request
 from flask_socketio import ConnectionRefusedError
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from marshmallow import ValidationError
 
-from . import chat, presence
-from .api.errors import error_response
+from . import chat, presence, socket_guard
+from .api.errors import database_unavailable, error_response
 from .auth import user_for_token
 from .extensions import socketio
 from .schemas import MessageOut, MessageSource
@@ -21,26 +18,20 @@ from .schemas import MessageOut, MessageSource
 log = logging.getLogger(__name__)
 
 
-# Events per connection, counted in this process: a connection lives in one.
-_event_counter = MovingWindowRateLimiter(MemoryStorage())
-
-
 def _over_budget():
+    # Counted in the connection's own environ (flack.socket_guard), in this
+    # process: a connection lives in one, and its count goes with it.
     config = current_app.config
     if not config['RATELIMIT_ENABLED']:
         return False
-    return not _event_counter.hit(
-        _parsed(config['SOCKETIO_EVENTS_PER_CONNECTION']), 'socketio-events', request.sid
-    )
-
-
-@functools.cache
-def _parsed(rate):
-    return parse(rate)
+    return socket_guard.over_budget(request.environ, config['SOCKETIO_EVENTS_PER_CONNECTION'])
 
 
 def rate_limited(handler):
-    """Answer a connection that sends events too fast with an error, not work."""
+    """Answer a connection that sends events too fast with an error, not work.
+
+    One that goes on, to twice its budget, is cut off (flack.socket_guard).
+    """
 
     @functools.wraps(handler)
     def wrapper(*args):
@@ -118,6 +109,8 @@ def on_disconnect(*_):
 
 @socketio.on_error_default
 def on_error(error):
+    if (unavailable := database_unavailable(error)) is not None:
+        return error_response(unavailable)[0]  # a 503, logged as one warning line
     # Whatever a client sends, it gets an answer, never a dead connection.
     log.exception('event=socketio_error sid=%s', request.sid)
     return _error(500, 'The server could not handle this event.')

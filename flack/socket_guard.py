@@ -1,0 +1,210 @@
+"""Socket.IO connections that abuse the protocol are cut off, cheaply.
+
+python-socketio decodes every frame a client sends and answers each event in
+a green thread of its own. A client that floods (tens of thousands of frames
+a second) or sends what no client sends (``42{bad``, a payload that is not a
+list, nesting deeper than the JSON decoder recurses, integers past Python's
+4,300 digits, acks or binary attachments Flack never asks for) would cost
+the process a green thread, an answer or a logged traceback per frame. Here:
+
+- ``GuardedPacket``, python-socketio's packet class (its documented
+  ``serializer`` option), turns every decoding failure and every packet of a
+  shape no client sends into ``MalformedPacket``, before any handler runs;
+- ``SocketGuard`` stands in front of python-socketio as the Engine.IO
+  ``message`` handler (Engine.IO's ``on``), counts every packet of each
+  connection, and closes the connection at the first malformed packet, or
+  once it has sent twice its event budget in one window: up to there the
+  excess events are answered 429 by ``flack.events`` (a client slightly
+  too eager is slowed down, not dropped), beyond it answering is the load.
+
+A connection that is cut off first hears why, as an ``error`` event carrying
+the same JSON body as an error ack (``{"error", "message"}``, 429 or 400),
+then a Socket.IO disconnect (socket.io-client's ``"io server disconnect"``,
+after which it does not reconnect by itself) and the Engine.IO close. The
+process logs one WARNING line per connection, with the client's address and
+no traceback; the packets still on the wire after that are dropped unread.
+
+Every count lives in the connection's WSGI environ, which python-socketio
+drops when the connection goes: nothing grows with the number of
+connections that came and went.
+"""
+
+import functools
+import logging
+import time
+
+from apiflask import HTTPError
+from limits import parse
+from socketio import packet
+
+from .api.errors import error_response
+from .logs import quote
+
+log = logging.getLogger(__name__)
+
+# The connection's counters, in its environ (python-socketio keeps one per connection).
+_STATE = 'flack.socket_guard'
+
+FLOOD_MESSAGE = 'Too many events in a short time; this connection is closed.'
+MALFORMED_MESSAGE = 'A packet no Socket.IO client sends; this connection is closed.'
+# Seconds the reader of a cut-off connection waits at each frame it drops.
+DROPPED_PAUSE = 0.05
+
+
+class MalformedPacket(ValueError):
+    """A packet that no well-behaved Socket.IO client sends."""
+
+
+class GuardedPacket(packet.Packet):
+    """python-socketio's packet, whose decoding fails on input no client sends.
+
+    JSON's own limits bound the cost: nesting deeper than the decoder's
+    recursion limit raises RecursionError, an integer of more than 4,300
+    digits ValueError, both after a bounded amount of work; the frame's size
+    is bounded by ``max_http_buffer_size``.
+    """
+
+    def decode(self, encoded_packet):
+        if not isinstance(encoded_packet, str):
+            raise MalformedPacket('binary frame')
+        try:
+            attachments = super().decode(encoded_packet)
+        except (ValueError, TypeError, RecursionError) as error:
+            raise MalformedPacket(type(error).__name__) from None
+        _check_shape(self)
+        return attachments
+
+
+def _check_shape(pkt):
+    """What python-socketio would otherwise fail on, or log a line for, at each packet."""
+    kind = pkt.packet_type
+    if kind == packet.CONNECT:
+        if pkt.data is not None and not isinstance(pkt.data, dict):
+            raise MalformedPacket('connect payload not an object')
+    elif kind == packet.EVENT:
+        if pkt.namespace not in (None, '/'):
+            raise MalformedPacket('event for a namespace Flack does not serve')
+        if not (isinstance(pkt.data, list) and pkt.data and isinstance(pkt.data[0], str)):
+            raise MalformedPacket('event payload not a list starting with a name')
+    elif kind != packet.DISCONNECT:
+        # Flack never asks a client for an ack, and takes no binary events.
+        raise MalformedPacket(f'unexpected packet type {kind}')
+
+
+class _Window:
+    """A fixed-window counter: constant memory, whatever the rate."""
+
+    __slots__ = ('amount', 'seconds', 'started', 'count')
+
+    def __init__(self, rate):
+        self.amount, self.seconds = rate.amount, rate.get_expiry()
+        self.started, self.count = time.monotonic(), 0
+
+    def hit(self):
+        """Count one and return how many in the current window."""
+        now = time.monotonic()
+        if now - self.started >= self.seconds:
+            self.started, self.count = now, 0
+        self.count += 1
+        return self.count
+
+
+class _Connection:
+    """What the guard knows of one connection."""
+
+    __slots__ = ('packets', 'answered', 'cut_off')
+
+    def __init__(self, rate):
+        self.packets = _Window(rate)  # every packet, counted by the guard
+        self.answered = _Window(rate)  # events a handler ran for (flack.events)
+        self.cut_off = False
+
+
+def _connection(environ, rate):
+    state = environ.get(_STATE)
+    if state is None:
+        state = environ[_STATE] = _Connection(rate)
+    return state
+
+
+@functools.cache
+def _parsed(rate):
+    return parse(rate)
+
+
+def over_budget(environ, rate):
+    """Whether the event being handled is past the connection's budget (a 429)."""
+    return _connection(environ, _parsed(rate)).answered.hit() > _parsed(rate).amount
+
+
+def client_address(environ):
+    """The client's address, trusting the router for one hop as ``flack.security`` does."""
+    if 'werkzeug.proxy_fix.orig' in environ:  # ProxyFix already ran
+        return environ.get('REMOTE_ADDR', '-')
+    forwarded = environ.get('HTTP_X_FORWARDED_FOR', '')
+    return forwarded.split(',')[-1].strip() or environ.get('REMOTE_ADDR', '-')
+
+
+class SocketGuard:
+    """The Engine.IO ``message`` handler in front of python-socketio's own."""
+
+    def __init__(self, server, rate, limited):
+        self.server = server
+        self.rate = _parsed(rate)
+        self.limited = limited  # RATELIMIT_ENABLED: the flood cut-off is a rate limit
+        self.dispatch = server.eio.handlers['message']
+        server.eio.on('message', self.on_message)
+
+    def on_message(self, eio_sid, data):
+        environ = self.server.environ.get(eio_sid)
+        state = environ and _connection(environ, self.rate)
+        if state is None or state.cut_off:
+            # Cut off (or closed): what is still on the wire is dropped, and
+            # slowly. Reading a socket whose buffer is full never yields, so
+            # without a pause this green thread would read a flood forever
+            # and the writer would never get to close the socket.
+            self.server.sleep(DROPPED_PAUSE)
+            return
+        if self.limited and state.packets.hit() > 2 * self.rate.amount:
+            self.cut_off(eio_sid, environ, state, 429, FLOOD_MESSAGE, 'flood')
+            return
+        try:
+            if isinstance(data, str) and data[:1] == '2' and not self._joined(eio_sid):
+                raise MalformedPacket('event before connecting')
+            self.dispatch(eio_sid, data)
+        except MalformedPacket as error:
+            self.cut_off(eio_sid, environ, state, 400, MALFORMED_MESSAGE, 'malformed', str(error))
+
+    def _joined(self, eio_sid):
+        return self.server.manager.sid_from_eio_sid(eio_sid, '/') is not None
+
+    def cut_off(self, eio_sid, environ, state, status, message, reason, detail=''):
+        """Tell the client why, disconnect it, and close its Engine.IO connection."""
+        state.cut_off = True
+        log.warning(
+            'event=socketio_cut_off reason=%s detail=%s address=%s packets=%s',
+            reason,
+            quote(detail),
+            client_address(environ),
+            state.packets.count,
+        )
+        sid = self.server.manager.sid_from_eio_sid(eio_sid, '/')
+        if sid is not None:
+            body, _, _ = error_response(HTTPError(status, message=message))
+            # ignore_queue: to this process's client, never through Redis.
+            self.server.emit('error', body, to=sid, ignore_queue=True)
+            self.server.disconnect(sid, ignore_queue=True)
+        socket = self.server.eio.sockets.get(eio_sid)
+        if socket is not None:
+            # Not Engine.IO's disconnect(), which waits for the client to
+            # read what is queued: a client that never reads would hold
+            # this green thread forever.
+            socket.close(wait=False, reason=self.server.eio.reason.SERVER_DISCONNECT)
+        # Let the writer send the reason and close the socket now, before
+        # this green thread reads the next frame.
+        self.server.sleep(0)
+
+
+def install(server, config):
+    """Guard ``server`` (a python-socketio Server that Flask-SocketIO made)."""
+    return SocketGuard(server, config['SOCKETIO_EVENTS_PER_CONNECTION'], config['RATELIMIT_ENABLED'])

@@ -10,6 +10,7 @@ import signal
 import socket
 import warnings
 
+from flack import serving
 from flack.config import INSTANCE_PATH, exit_on_config_error, load_settings, load_web_server_settings
 
 # Every setting is checked here, in the master, so that a wrong one stops
@@ -49,9 +50,13 @@ def all_interfaces(port):
 # `manage.py run` (and `make run`) replaces this with 127.0.0.1 on its
 # command line, which gunicorn reads after this file.
 bind = all_interfaces(settings['port'])
-# The green-thread library (ASYNC_MODE); the worker monkey-patches the
-# process before it imports flack.wsgi.
-worker_class = settings['async_mode']
+# The green-thread library (ASYNC_MODE): gunicorn's eventlet or gevent
+# worker, with a header timeout for new connections and a cap per address
+# (flack.serving explains both). The worker monkey-patches the process
+# before it imports flack.wsgi.
+worker_class = {'eventlet': 'flack.serving.EventletWorker', 'gevent': 'flack.serving.GeventWorker'}[
+    settings['async_mode']
+]
 # The platform sets WEB_CONCURRENCY; more than one worker needs Redis and
 # websocket-only clients, so otherwise one is used (see flack.config).
 workers = settings['workers']
@@ -62,13 +67,20 @@ if workers < settings['requested_workers']:
         settings['requested_workers'],
     )
 # Every chat client holds a connection open; gunicorn's default of 1000
-# per worker would turn client number 1001 away.
-worker_connections = 10000
+# per worker would turn client number 1001 away. Each one is a file
+# descriptor: the soft limit is raised to the hard one (the workers inherit
+# it), and a worker takes as many clients as that leaves, so that idle
+# connections (closed after REQUEST_HEADER_TIMEOUT) do not keep everyone
+# else out while they last.
+open_files_limit = serving.raise_open_files_limit()
+worker_connections = serving.worker_connections(open_files_limit)
 # The platform sends SIGTERM and kills after 30 s: finish in-flight
 # requests within 25 s.
 graceful_timeout = 25
-# Longer than the router's idle timeout, so the router closes idle
-# connections first and never sends a request into a closing socket.
+# Longer than the router's idle timeout (Heroku's Router 2.0 closes a
+# keep-alive connection to a dyno after 90 s idle), so the router closes
+# idle connections first and never sends a request into a closing socket.
+# A new connection gets REQUEST_HEADER_TIMEOUT for its first request instead.
 keepalive = 95
 # gunicorn's control socket (a file in the home folder) is of no use on a
 # platform; the web process opens nothing but its port.
@@ -131,3 +143,17 @@ def post_worker_init(worker):
     # about 145 ms to about 90 ms. Cycles are still collected, less often.
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+
+
+def when_ready(server):
+    """One line saying how many connections a worker holds, and for how long
+    without a request: what bounds the web process under idle connections."""
+    server.log.info(
+        'event=connection_limits open_files=%s worker_connections=%s '
+        'request_header_timeout=%s keepalive=%s max_connections_per_address=%s',
+        open_files_limit,
+        worker_connections,
+        settings['request_header_timeout'],
+        keepalive,
+        settings['max_connections_per_address'],
+    )

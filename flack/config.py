@@ -216,6 +216,11 @@ def load_web_server_settings(environ=None):
         'workers': requested if shareable else 1,
         'requested_workers': requested,
         'log_level': _log_level(environ, 'production').lower(),
+        # Read by the workers of flack.serving: seconds a new connection has
+        # to send its first request's headers, and open connections per client
+        # address in a worker (0: no cap).
+        'request_header_timeout': _integer(environ, 'REQUEST_HEADER_TIMEOUT', 5, minimum=1),
+        'max_connections_per_address': _integer(environ, 'MAX_CONNECTIONS_PER_ADDRESS', 0),
     }
 
 

@@ -14,6 +14,7 @@ from kombu.transport import redis as kombu_redis
 from redis import RedisError
 
 from . import presence, previews
+from .api.errors import DATABASE_UNAVAILABLE
 from .background import PERIODIC_INTERVAL
 from .redis_client import redis_options
 
@@ -130,18 +131,32 @@ class CeleryWork:
 
 @shared_task(name='flack.add_previews', bind=True, acks_late=True, max_retries=PREVIEW_RETRIES)
 def add_previews(self, message_id):
-    """Fetch and store the previews of a message; retried while pages may come back."""
+    """Fetch and store the previews of a message; retried while pages or the database may come back."""
     last_attempt = self.request.retries >= self.max_retries
     try:
         previews.add_previews(message_id, give_up_on_transient_errors=last_attempt)
     except previews.PreviewsNotReady as error:
+        raise self.retry(exc=error, countdown=5 * 2**self.request.retries) from error
+    except DATABASE_UNAVAILABLE as error:
+        _database_unavailable('add_previews', error)
+        if last_attempt:
+            return  # the message stays pending: the clock's retry queues it again
         raise self.retry(exc=error, countdown=5 * 2**self.request.retries) from error
 
 
 @shared_task(name='flack.sweep_presence')
 def sweep_presence():
     """Take offline the users silent for longer than the timeout."""
-    presence.sweep()
+    try:
+        presence.sweep()
+    except DATABASE_UNAVAILABLE as error:
+        _database_unavailable('sweep_presence', error)  # the next run, 5 s on, sweeps again
+
+
+def _database_unavailable(task, error):
+    # One line, not Celery's traceback: while the database is away every run fails alike.
+    cause = getattr(error, 'orig', None) or error
+    log.warning('event=database_unavailable task=%s error=%s', task, type(cause).__name__)
 
 
 @shared_task(name='flack.retry_pending_previews')
@@ -153,6 +168,11 @@ def retry_pending_previews():
     """
     grace = current_app.config['PENDING_PREVIEWS_GRACE']
     redis = current_app.extensions['flack.redis']
-    for message_id in previews.pending_message_ids(grace):
+    try:
+        pending = previews.pending_message_ids(grace)
+    except DATABASE_UNAVAILABLE as error:
+        _database_unavailable('retry_pending_previews', error)  # the next run, 5 s on, looks again
+        return
+    for message_id in pending:
         if redis.set(f'flack:previews:requeued:{message_id}', 1, nx=True, ex=grace):
             current_app.extensions['flack.background'].enqueue_previews(message_id)

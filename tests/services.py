@@ -12,7 +12,9 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -137,3 +139,105 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+
+class PostgresServer:
+    """A PostgreSQL server of our own on a free loopback port, that a test may stop and start.
+
+    Not the shared server on 5432, which other tests use at the same time.
+    Its data directory is made in the system's temporary folder rather than
+    under pytest's ``tmp_path``: as root, the server has to run as the
+    ``postgres`` user, which may not enter root's private ``tmp_path``.
+    """
+
+    DATABASE = 'flack'
+
+    def __init__(self):
+        self.bindir = _postgres_bindir()
+        # initdb and postgres refuse to run as root.
+        self.run_as = ['runuser', '-u', 'postgres', '--'] if os.geteuid() == 0 else []
+        if self.run_as and (shutil.which('runuser') is None or not _user_exists('postgres')):
+            service_missing('postgresql', 'running as root, with no runuser or postgres user to run it as')
+        self.port = free_port()
+        self.url = f'postgresql://postgres@127.0.0.1:{self.port}/{self.DATABASE}'
+        self.directory = Path(tempfile.mkdtemp(prefix='flack-pg-'))
+        self.data = self.directory / 'data'
+        self.log = self.directory / 'server.log'
+        if self.run_as:
+            shutil.chown(self.directory, 'postgres', 'postgres')
+        # Trust on loopback: the tests connect as postgres without a password.
+        self._run('initdb', '-D', self.data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8')
+        self.running = False
+
+    def start(self):
+        options = (
+            f'-c listen_addresses=127.0.0.1 -p {self.port} -k {self.directory} '
+            # A test server: nothing it holds has to survive a power cut.
+            '-c fsync=off -c full_page_writes=off'
+        )
+        self._run('pg_ctl', 'start', '-w', '-D', self.data, '-l', self.log, '-o', options)
+        self.running = True
+        if self.DATABASE not in self.query('SELECT datname FROM pg_database'):
+            self.query(f'CREATE DATABASE {self.DATABASE}')
+        return self
+
+    def stop(self):
+        """A fast shutdown, as a managed database's restart: sessions are ended, transactions rolled back."""
+        self._run('pg_ctl', 'stop', '-w', '-D', self.data, '-m', 'fast')
+        self.running = False
+
+    def remove(self):
+        if self.running:
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def connections(self):
+        """The sessions of clients on the test's database, this one's left out."""
+        return self.query(
+            'SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()',
+            (self.DATABASE,),
+        )[0]
+
+    def query(self, statement, parameters=None, database='postgres'):
+        """The first column of each row ``statement`` returns (none for a statement without rows)."""
+        import psycopg2
+
+        connection = psycopg2.connect(
+            host='127.0.0.1', port=self.port, user='postgres', dbname=database, connect_timeout=3
+        )
+        connection.autocommit = True  # CREATE DATABASE runs outside a transaction block
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement, parameters)
+                return [row[0] for row in cursor.fetchall()] if cursor.description else []
+        finally:
+            connection.close()
+
+    def _run(self, program, *arguments):
+        command = [*self.run_as, str(Path(self.bindir) / program), *map(str, arguments)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            log = self.log.read_text(errors='replace')[-3000:] if self.log.exists() else ''
+            raise AssertionError(f'{program} failed: {result.stdout}{result.stderr}{log}')
+
+
+def _postgres_bindir():
+    """Where initdb and pg_ctl are: on the PATH, or where pg_config says the server's programs are."""
+    initdb = shutil.which('initdb')
+    if initdb:
+        return str(Path(initdb).resolve().parent)
+    if shutil.which('pg_config'):
+        found = subprocess.run(['pg_config', '--bindir'], capture_output=True, text=True).stdout.strip()
+        if found and (Path(found) / 'initdb').exists():
+            return found
+    service_missing('postgresql', 'initdb and pg_ctl are not installed')
+
+
+def _user_exists(name):
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False

@@ -3,13 +3,23 @@
 import logging
 
 from apiflask import HTTPError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..auth import CHALLENGE
+from ..extensions import db
+from ..logs import quote
 from ..schemas import Error
 
 log = logging.getLogger(__name__)
+
+# What the database driver raises when the server does not answer (stopped,
+# restarting, failing over, unreachable): the request may well succeed a
+# moment later, so it is a 503 with Retry-After, not a 500.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError)
+# Seconds a client should wait: about what a managed database's restart takes.
+RETRY_AFTER_SECONDS = 5
 
 SHORT_REASONS = {401: 'authentication required', 413: 'too large'}
 # Sentences for errors raised without one of their own.
@@ -31,6 +41,48 @@ def init_app(app):
     app.config['HTTP_ERROR_SCHEMA'] = app.config['VALIDATION_ERROR_SCHEMA'] = Error
     app.error_processor(error_response)
     app.register_error_handler(HTTPException, _from_werkzeug)
+    for error_class in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_class, lambda error: error_response(database_unavailable(error)))
+    # Runs before Flask-SQLAlchemy's own teardown (registered earlier, run later).
+    app.teardown_appcontext(_close_session)
+
+
+def _close_session(exception):
+    """End the request's transaction, even on a connection the database dropped.
+
+    A request that read, then lost its connection (the database restarted)
+    before it ended, fails to roll back as its session closes: raised from
+    the teardown, that would turn its answer, already made, into a 500. The
+    failed rollback has invalidated the connection (the pool opens a new
+    one), so closing again has nothing left to do.
+    """
+    if not db.session.registry.has():
+        return
+    try:
+        db.session.close()
+    except DATABASE_UNAVAILABLE as error:
+        log.info(
+            'event=database_connection_lost error=%s', type(getattr(error, 'orig', None) or error).__name__
+        )
+        db.session.close()
+
+
+def database_unavailable(error):
+    """The 503 to answer ``error`` with if the database does not answer, else None.
+
+    Logs one WARNING line without a traceback: while the database is away,
+    every request fails the same way, and the traceback says nothing new.
+    """
+    if not isinstance(error, DATABASE_UNAVAILABLE):
+        return None
+    cause = getattr(error, 'orig', None) or error
+    first_line = str(cause).strip().split('\n', 1)[0]
+    log.warning('event=database_unavailable error=%s detail=%s', type(cause).__name__, quote(first_line))
+    return HTTPError(
+        503,
+        message='The database does not answer; try again after Retry-After seconds.',
+        headers={'Retry-After': str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _from_werkzeug(exception):
@@ -52,7 +104,7 @@ def error_response(error: HTTPError):
     headers = dict(error.headers or {})
     if status == 401:
         headers['WWW-Authenticate'] = CHALLENGE
-    if status >= 500:
+    if status >= 500 and status != 503:  # a 503 is logged where it is decided
         log.error('event=server_error status=%s', status)
     return body, status, headers
 

@@ -136,8 +136,13 @@ class ConnectionCounter:
             sockets = _client_sockets(server_port)
             per_name = defaultdict(int)
             for port in client_ports:
-                group = owners.get(sockets.get(port))
-                per_name[groups.get(group, 'unknown')] += 1
+                if port not in sockets:
+                    # The server still lists it, but this end is no longer
+                    # established: a connection being closed (or just opened)
+                    # as we looked, which no process holds any more.
+                    per_name['closing'] += 1
+                    continue
+                per_name[groups.get(owners.get(sockets[port]), 'unknown')] += 1
             counts[service] = dict(per_name)
         return counts
 
@@ -364,7 +369,7 @@ def test_every_process_type_stays_within_its_bounds(measured):
     expected = bounds(default_settings())
     for service in SERVICES:
         for name, peak in peaks(measured)[service].items():
-            if name != 'test':
+            if name not in ('test', 'closing'):
                 assert peak <= expected[service].get(name, 0), (service, name, measured)
     # The counts are of real work: the web process used its pools, each pool
     # child its database connection, and the release migrated.

@@ -8,8 +8,10 @@ way); a flooder that is cut off connects again. Meanwhile it measures:
 - ``latency``: ``/healthz`` (a new connection each time) and the fan-out
   of a post (``POST /api/messages`` until a listening python-socketio client
   hears its ``updated_model``), with 0, 1 and 10 flooders;
-- ``memory``: the RSS of the gunicorn worker (``/proc``) before, at the end
-  of and after each of five floods, then after an idle wait.
+- ``memory``: the RSS of the gunicorn worker (``/proc``) before (after one
+  normal client has connected and left: warmed up), at the end of and
+  after each of five floods, then after an idle wait; and the cut-offs the
+  worker logged during each flood, by reason.
 
     .venv/bin/python -m bench.flood latency --seconds 5
     .venv/bin/python -m bench.flood memory --floods 5 --idle 30 --ratelimit 0
@@ -18,7 +20,9 @@ Bounded in time (a few minutes at most with the defaults); not a test.
 """
 
 import argparse
+import collections
 import multiprocessing
+import re
 import statistics
 import tempfile
 import threading
@@ -149,6 +153,18 @@ def sample_rss(live, stop, peak):
         stop.wait(0.2)
 
 
+def cut_offs(live):
+    """The ``event=socketio_cut_off`` lines logged so far, counted by reason."""
+    return collections.Counter(re.findall(r'event=socketio_cut_off reason=(\w+)', live.log.read_text()))
+
+
+def warm_up(live):
+    """One normal client connects, is answered and leaves: what a first client allocates once."""
+    Listener(live, transports=['websocket']).close()
+    requests.get(f'{live.url}/api/messages', timeout=10)
+    time.sleep(1)
+
+
 def live_flack(directory, args):
     return LiveFlack(
         Path(directory),
@@ -189,9 +205,12 @@ def latency(args):
 
 def memory(args):
     with tempfile.TemporaryDirectory() as directory, live_flack(directory, args) as live:
-        print(f'ratelimit={args.ratelimit} async_mode={args.async_mode}', flush=True)
-        print(f'before: {worker_rss(live):.0f} MB', flush=True)
+        print(f'ratelimit={args.ratelimit} async_mode={args.async_mode} kind={args.kind}', flush=True)
+        print(f'started: {worker_rss(live):.0f} MB', flush=True)
+        warm_up(live)
+        print(f'before (warmed up): {worker_rss(live):.0f} MB', flush=True)
         for flood_number in range(1, args.floods + 1):
+            logged = cut_offs(live)
             peak, stop = [0.0], threading.Event()
             sampler = threading.Thread(target=sample_rss, args=(live, stop, peak))
             sampler.start()
@@ -206,7 +225,8 @@ def memory(args):
                 end=' ',
             )
             print(f'peak {peak[0]:.0f} MB, at its end {end:.0f} MB,', end=' ')
-            print(f'{args.settle:.0f} s later {worker_rss(live):.0f} MB', flush=True)
+            print(f'{args.settle:.0f} s later {worker_rss(live):.0f} MB;', end=' ')
+            print(f'cut off: {dict(cut_offs(live) - logged)}', flush=True)
         time.sleep(args.idle)
         print(f'after {args.idle} s idle: {worker_rss(live):.0f} MB', flush=True)
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from apiflask import APIFlask
+from apiflask import APIFlask, abort
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
@@ -116,6 +116,24 @@ def _init_socketio(app, mode, serves_clients):
         # Counts every packet of a connection and cuts off one that floods
         # or sends a malformed packet, instead of answering it frame by frame.
         socket_guard.install(socketio.server, app.config)
+        # Flask-SocketIO runs each event in a request context built from the
+        # connection's environ, whose path is the Socket.IO endpoint. With no
+        # rule for that path, every context would record a NotFound whose
+        # traceback holds the frames that hold the context: a reference cycle
+        # per event (the whole green thread's stack), freed only by the
+        # cyclic collector, which gunicorn.conf.py runs rarely; under a
+        # flood they piled up by the hundred thousand. A rule that matches
+        # (never dispatched: Engine.IO answers that path before Flask) lets
+        # each context go when it is popped. Two rules: Werkzeug matches
+        # a websocket request only to a websocket rule.
+        view = app.doc(hide=True)(_never_dispatched)  # not in the OpenAPI document
+        app.add_url_rule('/socket.io/', 'socketio', view, methods=['GET', 'POST'])
+        app.add_url_rule('/socket.io/', 'socketio_websocket', view, websocket=True)
+
+
+def _never_dispatched():
+    """The Socket.IO endpoint's rule (see ``_init_socketio``); Engine.IO serves the path."""
+    abort(404)
 
 
 def _choose_embedded_adapters(app):

@@ -24,6 +24,21 @@ after which it does not reconnect by itself) and the Engine.IO close. The
 process logs one WARNING line per connection, with the client's address and
 no traceback; the packets still on the wire after that are dropped unread.
 
+Memory is bounded whatever the settings, for two more reasons:
+
+- the reader of a connection yields after each packet (``on_message``):
+  reading a socket that always has data never yields in eventlet or gevent,
+  so the green thread python-socketio starts per event would pile up, each
+  waiting to run, for as long as a flood lasts;
+- what Engine.IO queues for a client (``BoundedSendQueue``, made by the
+  server's ``create_queue``) is bounded at ``SEND_QUEUE_LIMIT`` packets. A
+  client that does not read (a flooder collecting no acks, or a reader too
+  slow for the broadcasts) fills its TCP buffers, then this queue; past the
+  limit the connection is cut off with no last word (it would not be read):
+  its queue is emptied and its TCP connection shut. With RATELIMIT_ENABLED=0
+  (load tests) the flood cut-off above is off, and this is what stops a
+  client that floods and never reads; a load test's clients read.
+
 Every count lives in the connection's WSGI environ, which python-socketio
 drops when the connection goes: nothing grows with the number of
 connections that came and went.
@@ -31,6 +46,7 @@ connections that came and went.
 
 import functools
 import logging
+import socket as sockets
 import time
 
 from apiflask import HTTPError
@@ -49,6 +65,12 @@ FLOOD_MESSAGE = 'Too many events in a short time; this connection is closed.'
 MALFORMED_MESSAGE = 'A packet no Socket.IO client sends; this connection is closed.'
 # Seconds the reader of a cut-off connection waits at each frame it drops.
 DROPPED_PAUSE = 0.05
+# Packets queued for one client, beyond what its TCP buffers took, at which
+# it is cut off. A client that reads never gets near it (the writer sends as
+# fast as the client reads); one that has let a thousand go unread (a few
+# MB beyond the kernel's buffers) has stopped reading, and reads what it
+# missed with ``updated_since`` when it reconnects.
+SEND_QUEUE_LIMIT = 1000
 
 
 class MalformedPacket(ValueError):
@@ -145,6 +167,60 @@ def client_address(environ):
     return forwarded.split(',')[-1].strip() or environ.get('REMOTE_ADDR', '-')
 
 
+class BoundedSendQueue:
+    """Mixed into the async mode's queue class: Engine.IO's queue of the
+    packets a connection has yet to send, bounded at ``limit`` once the guard
+    has given it an ``on_overflow``.
+
+    Past the limit, further packets are dropped (the closing ``None`` gets
+    through) and ``on_overflow`` is called, once. It must not cut the
+    connection off there and then: ``put`` runs in whichever green thread
+    emits, in the middle of a broadcast or of a handler.
+    """
+
+    limit = SEND_QUEUE_LIMIT
+    on_overflow = None
+    overflowed = False
+    empty = None  # the async mode's queue.Empty
+
+    def put(self, item, *args, **kwargs):
+        if self.overflowed and item is not None:
+            return
+        super().put(item, *args, **kwargs)
+        if self.on_overflow is not None and item is not None and self.qsize() > self.limit:
+            self.overflowed = True
+            self.on_overflow()
+
+    def drop_all(self):
+        """Empty the queue (what it held is freed), keeping ``join()`` consistent."""
+        dropped = 0
+        while True:
+            try:
+                self.get_nowait()
+            except self.empty:
+                return dropped
+            self.task_done()
+            dropped += 1
+
+
+def _abort_transport(environ):
+    """Shut the TCP connection of a websocket-only session, waking its reader and writer.
+
+    The environ is the one of the request that opened the session; for a
+    websocket that is the websocket's own (gunicorn's socket). A session
+    that started on long polling is left to Engine.IO's close: nothing
+    waits on a client there.
+    """
+    if environ.get('HTTP_UPGRADE', '').lower() != 'websocket':
+        return
+    # gunicorn's socket: 'gunicorn.socket' in its eventlet worker, 'gunicorn.sock' in its gevent one.
+    connection = environ.get('gunicorn.socket') or environ.get('gunicorn.sock')
+    try:
+        connection.shutdown(sockets.SHUT_RDWR)
+    except (AttributeError, OSError):  # not gunicorn's, or already closed
+        pass
+
+
 class SocketGuard:
     """The Engine.IO ``message`` handler in front of python-socketio's own."""
 
@@ -154,6 +230,27 @@ class SocketGuard:
         self.limited = limited  # RATELIMIT_ENABLED: the flood cut-off is a rate limit
         self.dispatch = server.eio.handlers['message']
         server.eio.on('message', self.on_message)
+        # Every Engine.IO socket's queue comes from the server's create_queue
+        # (engineio's BaseSocket); Flask-SocketIO builds the servers itself,
+        # so the bounded class goes on this server instance. Other users of
+        # create_queue (none in engineio 4) get a queue that is unbounded
+        # until given an on_overflow, as at connect below.
+        queue_class = type(server.eio.create_queue())
+        server.eio.create_queue = type(
+            'BoundedSendQueue',
+            (BoundedSendQueue, queue_class),
+            {'empty': server.eio.get_queue_empty_exception()},
+        )
+        self.accept = server.eio.handlers['connect']
+        server.eio.on('connect', self.on_connect)
+
+    def on_connect(self, eio_sid, environ):
+        socket = self.server.eio.sockets.get(eio_sid)
+        if socket is not None and isinstance(socket.queue, BoundedSendQueue):
+            socket.queue.on_overflow = functools.partial(
+                self.server.start_background_task, self.overflowed, eio_sid
+            )
+        return self.accept(eio_sid, environ)
 
     def on_message(self, eio_sid, data):
         environ = self.server.environ.get(eio_sid)
@@ -165,7 +262,8 @@ class SocketGuard:
             # and the writer would never get to close the socket.
             self.server.sleep(DROPPED_PAUSE)
             return
-        if self.limited and state.packets.hit() > 2 * self.rate.amount:
+        # Counted in any case, for the log line of a cut-off.
+        if state.packets.hit() > 2 * self.rate.amount and self.limited:
             self.cut_off(eio_sid, environ, state, 429, FLOOD_MESSAGE, 'flood')
             return
         try:
@@ -174,6 +272,10 @@ class SocketGuard:
             self.dispatch(eio_sid, data)
         except MalformedPacket as error:
             self.cut_off(eio_sid, environ, state, 400, MALFORMED_MESSAGE, 'malformed', str(error))
+            return
+        # Let the handler python-socketio just started run (and everyone
+        # else), before this reader takes the next frame: see the docstring.
+        self.server.sleep(0)
 
     def _joined(self, eio_sid):
         return self.server.manager.sid_from_eio_sid(eio_sid, '/') is not None
@@ -203,6 +305,27 @@ class SocketGuard:
         # Let the writer send the reason and close the socket now, before
         # this green thread reads the next frame.
         self.server.sleep(0)
+
+    def overflowed(self, eio_sid):
+        """A client has let ``SEND_QUEUE_LIMIT`` packets go unread: cut it off, silently."""
+        socket = self.server.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed:
+            return
+        environ = self.server.environ.get(eio_sid) or {}
+        state = _connection(environ, self.rate)
+        state.cut_off = True
+        log.warning(
+            'event=socketio_cut_off reason=not_reading detail=%s address=%s packets=%s',
+            quote(f'{socket.queue.qsize()} packets unsent'),
+            client_address(environ),
+            state.packets.count,
+        )
+        # abort: no Engine.IO close packet, nobody would read it. Then the
+        # backlog goes, and the writer, woken by the shutdown, ends.
+        socket.close(wait=False, abort=True, reason=self.server.eio.reason.SERVER_DISCONNECT)
+        socket.queue.drop_all()
+        socket.queue.put(None)
+        _abort_transport(environ)
 
 
 def install(server, config):

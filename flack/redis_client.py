@@ -78,14 +78,42 @@ class SocketIOManager(socketio.RedisManager):
                     config['REDIS_URL'], max_connections=1, timeout=POOL_TIMEOUT, **redis_options(config)
                 )
             )
+        self.resync_pending = False
 
     def _redis_connect(self):
         self.redis = self.client
         if self.subscriber is not None:
             if self.pubsub is not None:
+                if self.pubsub.subscribed:  # it was listening: events may have been missed
+                    self._resync_clients_once_subscribed()
                 self.pubsub.close()  # give its one connection back before taking it again
             self.pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
         self.connected = True
+
+    def _resync_clients_once_subscribed(self):
+        """After a lost subscription, have this process's clients read what they missed.
+
+        Redis keeps nothing for a channel nobody listens to: what was
+        published while the subscription was down (a Redis restart, say)
+        never reaches this process's clients. Once it is back, they are
+        disconnected at the transport, as on a restart of this process, so
+        that they reconnect at once and read what they missed with
+        ``updated_since``, as clients do after every reconnect.
+        """
+        if self.resync_pending:
+            return
+        self.resync_pending = True
+        self.server.start_background_task(self._resync_clients)
+
+    def _resync_clients(self):
+        while self.pubsub is None or not self.pubsub.subscribed:
+            self.server.sleep(0.1)
+        self.resync_pending = False
+        log.warning(
+            'event=socketio_resync reason="the Redis subscription was lost" clients=%s',
+            len(self.server.eio.sockets),
+        )
+        self.server.eio.disconnect()
 
 
 def survives_outage(default):

@@ -335,6 +335,7 @@ def test_posting_and_reading_go_on_while_redis_is_down_and_nothing_is_lost(
     page.routes['/page'] = PAGE
     api = Api(web.url)
     _, token = api.new_user('susan')
+    before = listeners(web.url)
 
     redis_server.stop()
     during = [api.post(token, 'while Redis is down'), api.post(token, f'with a link: {page.url("/page")}')]
@@ -351,6 +352,10 @@ def test_posting_and_reading_go_on_while_redis_is_down_and_nothing_is_lost(
     watcher = listeners(web.url)
     wait_for(lambda: _fan_out_works(api, token, watcher), 'fan-out after Redis is back', 30)
     assert api.call('GET', '/healthz').status_code == 200
+    # The events published while the subscription was down are gone: a client
+    # connected through the outage is disconnected, to reconnect and read them.
+    wait_for(lambda: not before.client.connected, 'the clients of the outage to be sent to resync', 30)
+    assert b'event=socketio_resync' in web.output()
 
 
 def _fan_out_works(api, token, watcher):

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench
+.PHONY: run test lint bench soak
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,8 @@ lint: $(VENV)/.dev
 # Benchmarks against the floor of the stack (bench/README.md); not tests.
 bench: $(VENV)/.dev node_modules/.package-lock.json
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# A long run with faults (bench/README.md): 30 minutes by default,
+# e.g. make soak SOAK_ARGS="--minutes 30 --seed 7".
+soak: $(VENV)/.dev node_modules/.package-lock.json
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)

@@ -88,6 +88,12 @@ def configure_logging(level):
     # Libraries' DEBUG lines (markdown-it's parser trace, say) would drown Flack's own.
     root.setLevel(max(logging.getLevelName(level), logging.INFO))
     logging.getLogger('flack').setLevel(level)
+    # python-socketio and python-engineio give their loggers a stderr handler
+    # of their own, which writes each of their lines a second time, raw,
+    # unless the logger already has a level when the server is made. Their
+    # INFO lines trace every packet; their errors are what is worth a line.
+    for name in ('socketio.server', 'engineio.server'):
+        logging.getLogger(name).setLevel(logging.ERROR)
     # Python prints warnings to stderr over several lines (Celery's worker
     # warns so when run as root); as log records each is one line.
     logging.captureWarnings(True)

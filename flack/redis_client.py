@@ -7,6 +7,8 @@ import ssl
 
 import redis
 import socketio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,19 @@ class SocketIOManager(socketio.RedisManager):
     that also listens (in a web process) holds one more connection for its
     subscription. The stock manager makes a new, unbounded pool at each
     (re)connection instead.
+
+    Redis keeps nothing for a channel nobody listens to: what other
+    processes published while this one's subscription was down (a Redis
+    restart, say) never reaches its clients. So each time the subscription
+    is back, the clients are disconnected at the transport, as on a restart
+    of this process, to reconnect at once and read what they missed with
+    ``updated_since`` (the latest change they heard, less a second), as
+    clients do after every reconnect. For that to miss nothing, a client
+    must hear no change newer than the ones it missed: so while the
+    subscription is down, this process's own broadcasts are not delivered
+    to its clients either (they read them on reconnecting), and the
+    disconnection happens in the listener, as soon as Redis confirms the
+    subscription, before any event published after it is passed on.
     """
 
     def __init__(self, client, config, **kwargs):
@@ -72,48 +87,77 @@ class SocketIOManager(socketio.RedisManager):
         self.subscriber = None
         if not self.write_only:
             # A subscription blocks on its socket until a message comes:
-            # no socket timeout here, unlike the shared client.
+            # no socket timeout here, unlike the shared client. And no
+            # retries: redis-py would otherwise reconnect and subscribe again
+            # by itself, silently, and the listener would not learn that
+            # events were missed in between.
             self.subscriber = redis.Redis(
                 connection_pool=redis.BlockingConnectionPool.from_url(
-                    config['REDIS_URL'], max_connections=1, timeout=POOL_TIMEOUT, **redis_options(config)
+                    config['REDIS_URL'],
+                    max_connections=1,
+                    timeout=POOL_TIMEOUT,
+                    retry=Retry(NoBackoff(), 0),
+                    **redis_options(config),
                 )
             )
-        self.resync_pending = False
+        self.subscribed_before = False
+        self.listening = False
 
     def _redis_connect(self):
+        # python-socketio calls this to publish again after a failure, and in
+        # the listener to subscribe again: only the latter needs a new
+        # subscription (replacing one that is being listened to would end it).
         self.redis = self.client
-        if self.subscriber is not None:
+        if self.subscriber is not None and not self.listening:
             if self.pubsub is not None:
-                if self.pubsub.subscribed:  # it was listening: events may have been missed
-                    self._resync_clients_once_subscribed()
                 self.pubsub.close()  # give its one connection back before taking it again
-            self.pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
+            self.pubsub = _Subscription(
+                self.subscriber.connection_pool,
+                on_subscribed=self._on_subscribed,
+                on_lost=self._on_lost,
+                ignore_subscribe_messages=True,
+            )
         self.connected = True
 
-    def _resync_clients_once_subscribed(self):
-        """After a lost subscription, have this process's clients read what they missed.
+    def _on_subscribed(self):
+        if self.subscribed_before:
+            log.warning(
+                'event=socketio_resync reason="the Redis subscription was lost" clients=%s',
+                len(self.server.eio.sockets),
+            )
+            self.server.eio.disconnect()
+        self.subscribed_before = self.listening = True
 
-        Redis keeps nothing for a channel nobody listens to: what was
-        published while the subscription was down (a Redis restart, say)
-        never reaches this process's clients. Once it is back, they are
-        disconnected at the transport, as on a restart of this process, so
-        that they reconnect at once and read what they missed with
-        ``updated_since``, as clients do after every reconnect.
-        """
-        if self.resync_pending:
-            return
-        self.resync_pending = True
-        self.server.start_background_task(self._resync_clients)
+    def _on_lost(self):
+        self.listening = False
 
-    def _resync_clients(self):
-        while self.pubsub is None or not self.pubsub.subscribed:
-            self.server.sleep(0.1)
-        self.resync_pending = False
-        log.warning(
-            'event=socketio_resync reason="the Redis subscription was lost" clients=%s',
-            len(self.server.eio.sockets),
-        )
-        self.server.eio.disconnect()
+    def _handle_emit(self, message):
+        deaf = self.subscribed_before and not self.listening
+        if deaf and message.get('host_id') == self.host_id and message.get('room') is None:
+            return  # a broadcast of this process, read by its clients when they resync
+        super()._handle_emit(message)
+
+
+class _Subscription(redis.client.PubSub):
+    """A subscription that calls ``on_subscribed`` when Redis confirms it,
+    in the listener, before the listener reads what was published after it;
+    and ``on_lost`` as soon as listening to it fails."""
+
+    def __init__(self, connection_pool, on_subscribed, on_lost, **kwargs):
+        super().__init__(connection_pool, **kwargs)
+        self.on_subscribed, self.on_lost = on_subscribed, on_lost
+
+    def listen(self):
+        try:
+            yield from super().listen()
+        finally:
+            self.on_lost()
+
+    def handle_message(self, response, ignore_subscribe_messages=False):
+        message = super().handle_message(response, ignore_subscribe_messages)
+        if isinstance(response, list) and redis.utils.str_if_bytes(response[0]) == 'subscribe':
+            self.on_subscribed()
+        return message
 
 
 def survives_outage(default):

@@ -10,12 +10,14 @@ import time
 from collections import Counter
 
 import pytest
+import redis
 import requests
 
 from .formation import Formation
 from .live import ROOT, Listener, answers_healthz, child_environ, free_port, wait_for
 from .pages import Route, html_page, send
 from .services import PostgresDatabase, RedisServer
+from .test_logs import parse_event
 
 pytestmark = pytest.mark.scaled
 
@@ -356,6 +358,64 @@ def test_posting_and_reading_go_on_while_redis_is_down_and_nothing_is_lost(
     # connected through the outage is disconnected, to reconnect and read them.
     wait_for(lambda: not before.client.connected, 'the clients of the outage to be sent to resync', 30)
     assert b'event=socketio_resync' in web.output()
+
+
+def test_a_subscription_lost_and_quietly_restored_still_sends_the_clients_to_resync(
+    formation, services, listeners
+):
+    # redis-py reconnects a lost subscription by itself, silently, when it
+    # can: unless the listener hears of it, the clients of that process never
+    # learn of what was published while it was away. Killing the
+    # subscription's connection leaves Redis up, so that the reconnection
+    # always succeeds at once.
+    _, redis_server = services
+    flack = formation()
+    web = flack.start('web')
+    client = listeners(web.url)
+    wait_for(lambda: client.client.connected, 'the client to connect')
+
+    killed = redis.Redis.from_url(redis_server.url).client_kill_filter(_type='pubsub')
+    assert killed == 1
+
+    wait_for(lambda: not client.client.connected, 'the client to be sent to resync', 30)
+    output = web.output().decode()
+    assert 'event=socketio_resync' in output
+    assert 'Cannot receive from redis' in output
+    for line in output.splitlines():  # python-socketio's errors too, each once, as one event
+        parse_event(line)
+    watcher = listeners(web.url)
+    api = Api(web.url)
+    _, token = api.new_user('susan')
+    wait_for(lambda: _fan_out_works(api, token, watcher), 'fan-out after the subscription is back', 30)
+
+
+def test_a_client_that_stays_through_a_redis_outage_misses_nothing_posted_on_either_process(
+    formation, services, listeners
+):
+    _, redis_server = services
+    flack = formation()
+    web1, web2 = flack.start('web'), flack.start('web')
+    api1, api2 = Api(web1.url), Api(web2.url)
+    _, token = api1.new_user('susan')
+    client = listeners(web1.url)
+    wait_for(lambda: client.client.connected, 'the client to connect')
+    before = api1.post(token, 'before the outage')
+    wait_for(lambda: client.messages(), 'the first message')
+
+    redis_server.stop()
+    elsewhere = api2.post(token, 'posted on the other process')
+    # A later second: a client that heard the next one live would ask for
+    # changes since then, and skip this one it never heard.
+    time.sleep(2.1)
+    here = api1.post(token, 'posted on its own process')
+    redis_server.start()
+    wait_for(lambda: not client.client.connected, 'the client to be sent to resync', 30)
+
+    # What the browser client does on reconnecting: changes since the latest it heard, less a second.
+    last_seen = max(m['updated_at'] for m in client.messages())
+    caught_up = api1.call('GET', f'/api/messages?updated_since={last_seen - 1}', token).json()['messages']
+    has = {m['id'] for m in client.messages()} | {m['id'] for m in caught_up}
+    assert {before['id'], elsewhere['id'], here['id']} <= has
 
 
 def _fan_out_works(api, token, watcher):

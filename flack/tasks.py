@@ -67,7 +67,7 @@ def celery_init_app(app):
         # stops and returns them to the queue, inside the 30 s window.
         worker_soft_shutdown_timeout=10.0,
         worker_hijack_root_logger=False,
-        beat_scheduler='celery.beat:Scheduler',  # in memory: nothing to keep between runs
+        beat_scheduler='flack.clock:Scheduler',
         beat_schedule={
             'sweep-presence': {'task': 'flack.sweep_presence', 'schedule': PERIODIC_INTERVAL},
             'retry-pending-previews': {'task': 'flack.retry_pending_previews', 'schedule': PERIODIC_INTERVAL},

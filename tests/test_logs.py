@@ -146,22 +146,26 @@ def no_connections_left(live):
     return True
 
 
-@pytest.mark.scaled
-def test_each_line_of_the_worker_and_clock_is_one_event_from_start_to_stop(tmp_path):
+@pytest.fixture
+def scaled(tmp_path):
+    """(a released formation on PostgreSQL and a Redis of its own, that Redis)."""
     redis_server = RedisServer(tmp_path).start()
     database = PostgresDatabase()
     try:
-        formation = Formation(tmp_path, database.url, redis_server.url).release()
-        worker = formation.start('worker')
-        clock = formation.start('clock', wait=False)
-        # The clock sends its duties every 5 s; the worker logs running them.
-        wait_for(
-            lambda: b'sweep_presence' in worker.output() and b'succeeded' in worker.output(), 'a duty run'
-        )
-        formation.stop()
+        yield Formation(tmp_path, database.url, redis_server.url).release(), redis_server
     finally:
         redis_server.stop()
         database.drop()
+
+
+@pytest.mark.scaled
+def test_each_line_of_the_worker_and_clock_is_one_event_from_start_to_stop(scaled):
+    formation, _ = scaled
+    worker = formation.start('worker')
+    clock = formation.start('clock', wait=False)
+    # The clock sends its duties every 5 s; the worker logs running them.
+    wait_for(lambda: b'sweep_presence' in worker.output() and b'succeeded' in worker.output(), 'a duty run')
+    formation.stop()
 
     for process in (worker, clock):
         lines = process.output().decode().splitlines()
@@ -174,3 +178,25 @@ def test_each_line_of_the_worker_and_clock_is_one_event_from_start_to_stop(tmp_p
     assert (
         b'level=INFO logger=celery.apps.worker msg="worker: Cold shutdown (MainProcess)"' in worker.output()
     )
+
+
+@pytest.mark.scaled
+def test_a_tick_the_clock_cannot_send_is_one_warning_line_and_the_next_tick_sends(scaled):
+    formation, redis_server = scaled
+    clock = formation.start('clock', wait=False)
+    wait_for(lambda: b'event=periodic_task_sent' in clock.output(), 'a tick')
+    redis_server.stop()
+    wait_for(lambda: b'event=periodic_task_not_sent' in clock.output(), 'a tick while Redis is away', 30)
+    redis_server.start()
+    sent_before = clock.output().count(b'event=periodic_task_sent')
+    wait_for(
+        lambda: clock.output().count(b'event=periodic_task_sent') > sent_before, 'a tick once it is back', 30
+    )
+    formation.stop()
+
+    output = clock.output().decode()
+    assert 'Message Error' not in output and 'File \\"' not in output, 'a call stack in the log'
+    failed = [parse_event(line) for line in output.splitlines() if 'event=periodic_task_not_sent' in line]
+    assert failed[0]['level'] == 'WARNING'
+    assert failed[0]['task'] in ('sweep-presence', 'retry-pending-previews')
+    assert 'connecting' in failed[0]['detail']  # the reason, from the broker's client

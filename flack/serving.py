@@ -15,6 +15,9 @@ own with two changes:
   websocket) is not under this timer: Engine.IO's ping timeout bounds those.
 - a worker keeps at most ``MAX_CONNECTIONS_PER_ADDRESS`` connections open
   from one peer address (0: no cap); one more is answered 503 and closed.
+- on SIGTERM, connections waiting for their next request are closed at once:
+  gunicorn waits for every connection to end, and an idle keep-alive one
+  would have held the worker for the whole graceful timeout.
 
 gunicorn.conf.py names them in ``worker_class`` (``flack.serving.EventletWorker``
 or ``flack.serving.GeventWorker``). Each class is built when gunicorn asks for
@@ -22,8 +25,10 @@ it, because importing gunicorn's eventlet worker monkey-patches the process:
 only the one ``ASYNC_MODE`` chose may be imported.
 """
 
+import contextlib
 import logging
 import resource
+import socket
 
 from greenlet import getcurrent
 
@@ -77,6 +82,8 @@ class ConnectionLimits:
         self.open_by_address = {}
         self.refused_addresses = set()
         self.awaiting_first_request = set()
+        self.clients = {}  # connection (its green thread) -> its socket
+        self.between_requests = set()
 
     def handle(self, listener, client, addr):
         address = addr[0] if isinstance(addr, tuple) else str(addr)
@@ -87,10 +94,13 @@ class ConnectionLimits:
         self.open_by_address[address] = count + 1
         connection = getcurrent()
         self.awaiting_first_request.add(connection)
+        self.clients[connection] = client
         try:
             super().handle(listener, client, addr)
         finally:
             self.awaiting_first_request.discard(connection)
+            self.between_requests.discard(connection)
+            del self.clients[connection]
             count = self.open_by_address.pop(address) - 1
             if count:
                 self.open_by_address[address] = count
@@ -114,11 +124,37 @@ class ConnectionLimits:
             client.close()
 
     def timeout_ctx(self):
+        """The timer around reading a request's line and headers."""
         connection = getcurrent()
         if connection in self.awaiting_first_request:
             self.awaiting_first_request.discard(connection)
-            return self.timeout_class(self.header_timeout, False)
-        return super().timeout_ctx()
+            timer = self.timeout_class(self.header_timeout, False)
+        else:
+            timer = super().timeout_ctx()
+        return self._waiting_for_request(connection, timer)
+
+    @contextlib.contextmanager
+    def _waiting_for_request(self, connection, timer):
+        self.between_requests.add(connection)
+        if not self.alive:  # stopping already: no next request
+            self._end(connection)
+        try:
+            with timer:
+                yield
+        finally:
+            self.between_requests.discard(connection)
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)  # stop accepting; finish what is being answered
+        for connection in list(self.between_requests):
+            self._end(connection)
+
+    def _end(self, connection):
+        """End a connection waiting for its next request: its read returns at once."""
+        try:
+            self.clients[connection].shutdown(socket.SHUT_RDWR)
+        except (KeyError, OSError):
+            pass
 
 
 def __getattr__(name):

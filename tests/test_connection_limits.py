@@ -7,6 +7,7 @@ finished a request stays open for keep-alive. bench/idle.py measures the same
 at 10,000.
 """
 
+import re
 import time
 
 import pytest
@@ -23,6 +24,7 @@ from .live import LiveFlack
 
 HEADER_TIMEOUT = 3
 IDLE = 2000
+GRACEFUL_TIMEOUT = 25  # gunicorn.conf.py
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -96,3 +98,41 @@ def test_connections_over_the_per_address_cap_are_refused_with_503(tmp_path):
     assert other_client is not None
     assert readmitted.startswith(b'HTTP/1.1 200'), readmitted
     assert log.count('event=connection_refused') == 1
+
+
+@pytest.mark.parametrize('async_mode', ['eventlet', 'gevent'])
+def test_on_sigterm_keep_alive_connections_are_closed_and_the_process_does_not_wait_for_them(
+    tmp_path, async_mode
+):
+    with LiveFlack(tmp_path, ASYNC_MODE=async_mode) as server:
+        kept_alive = open_connections(server.port, 3)
+        try:
+            for connection in kept_alive:
+                connection.setblocking(True)
+                connection.sendall(b'GET /healthz HTTP/1.1\r\nHost: flack\r\n\r\n')
+                assert _whole_response(connection).startswith(b'HTTP/1.1 200')
+            stopping = time.monotonic()
+            server.process.terminate()  # as the platform stops a dyno
+            for connection in kept_alive:
+                connection.settimeout(GRACEFUL_TIMEOUT)
+                assert connection.recv(4096) == b'', 'the server did not close a connection'
+            exit_code = server.process.wait(timeout=GRACEFUL_TIMEOUT + 10)
+            took = time.monotonic() - stopping
+        finally:
+            close_all(kept_alive)
+
+    assert exit_code == 0
+    # Before, idle keep-alive connections held the worker for the whole graceful timeout.
+    assert took < GRACEFUL_TIMEOUT / 2, f'stopped in {took:.1f} s'
+
+
+def _whole_response(connection):
+    """One HTTP response with a Content-Length, read to its last byte."""
+    data = b''
+    while b'\r\n\r\n' not in data:
+        data += connection.recv(4096)
+    head, _, body = data.partition(b'\r\n\r\n')
+    length = int(re.search(rb'(?i)content-length: *(\d+)', head).group(1))
+    while len(body) < length:
+        body += connection.recv(4096)
+    return data

@@ -12,6 +12,8 @@ from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from .api.errors import RETRY_AFTER_SECONDS
+
 TOO_MANY = 'Too many attempts in a short time; wait a little and try again.'
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True, key_prefix='flack')
 
@@ -43,6 +45,9 @@ def init_app(app):
         config['RATELIMIT_SWALLOW_ERRORS'] = True
     else:
         config['RATELIMIT_STORAGE_URI'] = 'memory://'
+    # Flask runs after_request functions in the reverse order of
+    # registration: registered before the limiter's, this runs after it.
+    app.after_request(_outage_retry_after)
     limiter.init_app(app)
     limits = {
         'api.new_token': [
@@ -57,3 +62,14 @@ def init_app(app):
         for limit, key in rules:
             view = limiter.limit(limit, key_func=key, error_message=TOO_MANY)(view)
         app.view_functions[endpoint] = view
+
+
+def _outage_retry_after(response):
+    """A 503's Retry-After says when the database may be back.
+
+    Flask-Limiter sets Retry-After on every answer of a limited route, to
+    the end of its window (up to a minute), keeping a larger value only.
+    """
+    if response.status_code == 503:
+        response.headers['Retry-After'] = str(RETRY_AFTER_SECONDS)
+    return response

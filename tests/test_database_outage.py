@@ -12,6 +12,7 @@ import requests
 from sqlalchemy import text
 
 from flack import create_app
+from flack.api.errors import RETRY_AFTER_SECONDS
 from flack.extensions import db, socketio
 
 from .conftest import make_environ
@@ -30,6 +31,22 @@ def unreachable_database(tmp_path):
     """An app whose database cannot be opened: a real driver error, no mock."""
     unreachable = f'sqlite:///{tmp_path / "no such folder" / "flack.sqlite"}'
     return create_app(make_environ(tmp_path, DATABASE_URL=unreachable))
+
+
+def test_a_rate_limited_route_still_says_when_the_database_may_be_back(tmp_path):
+    # Flask-Limiter puts its window's reset (up to a minute) in Retry-After
+    # on every answer of a limited route; on a 503 the outage's is meant.
+    unreachable = f'sqlite:///{tmp_path / "no such folder" / "flack.sqlite"}'
+    app = create_app(make_environ(tmp_path, DATABASE_URL=unreachable, RATELIMIT_ENABLED=1))
+    client = app.test_client()
+
+    posted = client.post('/api/messages', json={'source': 'hi'}, headers={'Authorization': 'Bearer x'})
+    registered = client.post('/api/users', json={'nickname': 'susan', 'password': 'correct horse'})
+
+    for response in (posted, registered):
+        assert response.status_code == 503
+        assert response.headers['Retry-After'] == str(RETRY_AFTER_SECONDS)
+        assert 'X-RateLimit-Limit' in response.headers  # the limiter's own headers stay
 
 
 def test_a_request_the_database_cannot_answer_is_a_503_with_retry_after(unreachable_database, caplog):

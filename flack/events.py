@@ -10,7 +10,7 @@ from flask_socketio import ConnectionRefusedError
 from marshmallow import ValidationError
 
 from . import chat, presence, socket_guard
-from .api.errors import database_unavailable, error_response
+from .api.errors import DATABASE_UNAVAILABLE, database_unavailable, error_response
 from .auth import user_for_token
 from .extensions import socketio
 from .schemas import MessageOut, MessageSource
@@ -66,7 +66,12 @@ def on_connect(auth=None, *_):
         return _error(400, '"connect" is not an event a client may send.')
     token = auth.get('token') if isinstance(auth, dict) else None
     if token is not None:
-        user = user_for_token(token)
+        try:
+            user = user_for_token(token)
+        except DATABASE_UNAVAILABLE as error:
+            # Refused rather than let in unchecked; the client tries again.
+            body = error_response(database_unavailable(error))[0]
+            raise ConnectionRefusedError(body['error'], body) from None
         if user is None:
             raise ConnectionRefusedError('authentication required')
         presence.connect(user, request.sid)

@@ -6,9 +6,11 @@ import re
 import threading
 import time
 from collections import Counter
+from unittest.mock import ANY
 
 import pytest
 import requests
+import socketio as python_socketio
 from sqlalchemy import text
 
 from flack import create_app
@@ -217,6 +219,19 @@ def test_posting_and_reading_through_a_postgresql_restart(tmp_path, serve):
         database.remove()
 
 
+def _connect_refusal(url, token):
+    """What a websocket connection with ``token`` was refused with (None if it was not)."""
+    client = python_socketio.Client(reconnection=False)
+    refusals = []
+    client.on('connect_error', refusals.append)
+    try:
+        client.connect(url, transports=['websocket'], auth={'token': token}, wait_timeout=10)
+    except python_socketio.exceptions.ConnectionError:
+        return refusals[0] if refusals else 'refused, with no reason'
+    client.disconnect()
+    return None
+
+
 def _run_the_outage(database, formation, web1, web2, worker, serve):
     apis = [Api(web1.url), Api(web2.url)]
     tokens = [apis[0].new_user('susan')[1], apis[1].new_user('david')[1]]
@@ -244,6 +259,7 @@ def _run_the_outage(database, formation, web1, web2, worker, serve):
         database_stopped.set()
         time.sleep(OUTAGE / 2)
         during = [_health(web1), _health(web2)]
+        socket_refusals = [_connect_refusal(web.url, tokens[0]) for web in (web1, web2)]
         time.sleep(OUTAGE / 2)
         database.start()
         restarted_at = time.monotonic()
@@ -279,6 +295,9 @@ def _run_the_outage(database, formation, web1, web2, worker, serve):
     assert {a[1] for a in failed} == {'post', 'read', 'socket post'}
     for status, body in during:
         assert (status, body) == (503, {'status': 'unavailable', 'database': 'unavailable', 'redis': 'ok'})
+    # A Socket.IO connection whose token cannot be checked is refused, not let in unchecked.
+    assert socket_refusals == [{'message': 'service unavailable', 'data': ANY}] * 2, socket_refusals
+    assert socket_refusals[0]['data']['error'] == 'service unavailable'
     # Recovery without a restart: every request sent once both answer /healthz succeeds.
     assert clients.of('post', start=recovered_at) and clients.of('read', start=recovered_at)
     assert all(a[0] < recovered_at for a in failed)
@@ -303,7 +322,7 @@ def _run_the_outage(database, formation, web1, web2, worker, serve):
         p.output().count(b'level=WARNING logger=flack.api.errors event=database_unavailable')
         for p in (web1, web2)
     )
-    assert warnings == len(failed)
+    assert warnings == len(failed) + len(socket_refusals)
     for process in formation.processes:
         assert b'exception=' not in process.output() and b'Traceback' not in process.output(), process.name
     assert b'event=database_unavailable task=add_previews' in worker.output()

@@ -160,11 +160,9 @@ def over_budget(environ, rate):
 
 
 def client_address(environ):
-    """The client's address, trusting the router for one hop as ``flack.security`` does."""
-    if 'werkzeug.proxy_fix.orig' in environ:  # ProxyFix already ran
-        return environ.get('REMOTE_ADDR', '-')
-    forwarded = environ.get('HTTP_X_FORWARDED_FOR', '')
-    return forwarded.split(',')[-1].strip() or environ.get('REMOTE_ADDR', '-')
+    """The client's address: ``flack.security``'s ProxyFix, which wraps the
+    Socket.IO endpoint too, has put there the one the router saw."""
+    return environ.get('REMOTE_ADDR', '-')
 
 
 class BoundedSendQueue:

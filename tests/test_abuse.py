@@ -49,10 +49,10 @@ def token(live):
     return requests.post(f'{live.url}/api/tokens', auth=('susan', password), timeout=10).json()['token']
 
 
-def raw_connection(live, join=True):
+def raw_connection(live, join=True, headers=None):
     """A bare websocket through the Engine.IO handshake and, if ``join``, the Socket.IO connect."""
     ws = websocket.create_connection(
-        f'{live.url.replace("http", "ws", 1)}/socket.io/?EIO=4&transport=websocket'
+        f'{live.url.replace("http", "ws", 1)}/socket.io/?EIO=4&transport=websocket', header=headers
     )
     assert ws.recv().startswith('0{')  # Engine.IO open
     if join:
@@ -120,6 +120,19 @@ def test_a_malformed_packet_closes_the_connection_with_one_warning(live, packet)
     )
     assert len(warning_lines(live)) == warnings_before + 1
     assert not problem_lines(live)
+
+
+def test_the_warning_names_the_address_the_router_saw(live):
+    cut_offs_before = len(cut_off_lines(live))
+    # The router appends the address it saw; what a client wrote before it is not trusted.
+    ws = raw_connection(live, headers=['X-Forwarded-For: 198.51.100.7, 203.0.113.9'])
+
+    ws.send('42{bad')
+    frames_until_closed(ws)
+
+    wait_for(lambda: len(cut_off_lines(live)) == cut_offs_before + 1, 'the warning', patience=5)
+    (line,) = cut_off_lines(live)[cut_offs_before:]
+    assert ' address=203.0.113.9 ' in line
 
 
 def test_a_binary_frame_or_an_event_before_connecting_closes_the_connection(live):

@@ -15,9 +15,10 @@ own with two changes:
   websocket) is not under this timer: Engine.IO's ping timeout bounds those.
 - a worker keeps at most ``MAX_CONNECTIONS_PER_ADDRESS`` connections open
   from one peer address (0: no cap); one more is answered 503 and closed.
-- on SIGTERM, connections waiting for their next request are closed at once:
-  gunicorn waits for every connection to end, and an idle keep-alive one
-  would have held the worker for the whole graceful timeout.
+- on SIGTERM, connections waiting for their next request, and websockets
+  whose socket is already closed, are ended at once: gunicorn waits for
+  every connection to end, and each of these would have held the worker
+  for the whole graceful timeout.
 
 gunicorn.conf.py names them in ``worker_class`` (``flack.serving.EventletWorker``
 or ``flack.serving.GeventWorker``). Each class is built when gunicorn asks for
@@ -25,10 +26,10 @@ it, because importing gunicorn's eventlet worker monkey-patches the process:
 only the one ``ASYNC_MODE`` chose may be imported.
 """
 
-import contextlib
+import errno
 import logging
 import resource
-import socket
+from types import SimpleNamespace
 
 from greenlet import getcurrent
 
@@ -42,6 +43,8 @@ log = logging.getLogger('gunicorn.error')
 # (connections wait in the listen backlog) rather than failing accept() with
 # EMFILE, which ends the eventlet worker's accept loop for good.
 RESERVED_FILES = 256
+# Seconds between two looks for connections to end, while stopping.
+IDLE_CONNECTIONS_CHECK = 0.2
 # When the hard limit is unlimited: Linux's default ceiling (fs.nr_open).
 NR_OPEN = 1_048_576
 REFUSAL = (
@@ -72,6 +75,7 @@ def worker_connections(open_files_limit):
 class ConnectionLimits:
     """The two changes, on top of gunicorn's ``AsyncWorker`` subclass."""
 
+    green = None  # the green-thread library: eventlet or gevent
     timeout_class = None  # eventlet.Timeout or gevent.Timeout
 
     def __init__(self, *args, **kwargs):
@@ -131,30 +135,50 @@ class ConnectionLimits:
             timer = self.timeout_class(self.header_timeout, False)
         else:
             timer = super().timeout_ctx()
-        return self._waiting_for_request(connection, timer)
-
-    @contextlib.contextmanager
-    def _waiting_for_request(self, connection, timer):
-        self.between_requests.add(connection)
-        if not self.alive:  # stopping already: no next request
-            self._end(connection)
-        try:
-            with timer:
-                yield
-        finally:
-            self.between_requests.discard(connection)
+        return _WaitingForRequest(self, connection, timer)
 
     def handle_exit(self, sig, frame):
         super().handle_exit(sig, frame)  # stop accepting; finish what is being answered
-        for connection in list(self.between_requests):
-            self._end(connection)
+        self.green.spawn(self._end_idle_connections)  # not from within a signal handler
 
-    def _end(self, connection):
-        """End a connection waiting for its next request: its read returns at once."""
-        try:
-            self.clients[connection].shutdown(socket.SHUT_RDWR)
-        except (KeyError, OSError):
-            pass
+    def _end_idle_connections(self):
+        """While stopping, end the connections that wait for a read that will not come.
+
+        gunicorn waits for every connection to end, up to the graceful
+        timeout: a keep-alive connection waiting for its next request would
+        hold the worker that long, and so would a websocket whose read
+        eventlet leaves waiting on its socket once it is closed (as
+        gunicorn.conf.py closes every Socket.IO connection on SIGTERM). Each
+        such read is told the connection is gone; requests being answered
+        are left to finish.
+        """
+        gone = OSError(errno.ENOTCONN, 'the worker is stopping')  # gunicorn ends the connection quietly
+        while self.clients:
+            for connection, client in list(self.clients.items()):
+                if connection in self.between_requests or client.fileno() == -1:
+                    self.green.kill(connection, gone)
+            self.green.sleep(IDLE_CONNECTIONS_CHECK)
+
+
+class _WaitingForRequest:
+    """The timer around reading a request, with the connection counted as
+    waiting meanwhile (``ConnectionLimits.handle_exit`` ends those)."""
+
+    def __init__(self, worker, connection, timer):
+        self.worker, self.connection, self.timer = worker, connection, timer
+
+    def __enter__(self):
+        if not self.worker.alive:
+            # Stopping already: no next request. gunicorn closes a connection
+            # on StopIteration; reading instead could wait for ever on a
+            # socket a websocket closed.
+            raise StopIteration('the worker is stopping')
+        self.worker.between_requests.add(self.connection)
+        return self.timer.__enter__()
+
+    def __exit__(self, *exc_info):
+        self.worker.between_requests.discard(self.connection)
+        return self.timer.__exit__(*exc_info)
 
 
 def __getattr__(name):
@@ -164,13 +188,23 @@ def __getattr__(name):
         from gunicorn.workers.geventlet import EventletWorker as base
 
         timeout = eventlet.Timeout
+        green = SimpleNamespace(spawn=eventlet.spawn, sleep=eventlet.sleep, kill=eventlet.greenthread.kill)
     elif name == 'GeventWorker':
         import gevent
         from gunicorn.workers.ggevent import GeventWorker as base
 
         timeout = gevent.Timeout
+        green = SimpleNamespace(
+            spawn=gevent.spawn,
+            sleep=gevent.sleep,
+            kill=lambda greenlet, error: greenlet.kill(error, block=False),
+        )
     else:
         raise AttributeError(name)
-    worker = type(name, (ConnectionLimits, base), {'timeout_class': timeout, '__module__': __name__})
+    worker = type(
+        name,
+        (ConnectionLimits, base),
+        {'green': green, 'timeout_class': timeout, '__module__': __name__},
+    )
     globals()[name] = worker
     return worker

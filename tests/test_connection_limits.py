@@ -20,7 +20,7 @@ from bench.idle import (
     wait_until_closed,
 )
 
-from .live import LiveFlack
+from .live import Listener, LiveFlack
 
 HEADER_TIMEOUT = 3
 IDLE = 2000
@@ -101,11 +101,12 @@ def test_connections_over_the_per_address_cap_are_refused_with_503(tmp_path):
 
 
 @pytest.mark.parametrize('async_mode', ['eventlet', 'gevent'])
-def test_on_sigterm_keep_alive_connections_are_closed_and_the_process_does_not_wait_for_them(
+def test_on_sigterm_keep_alive_and_socketio_connections_are_closed_and_the_process_does_not_wait_for_them(
     tmp_path, async_mode
 ):
     with LiveFlack(tmp_path, ASYNC_MODE=async_mode) as server:
         kept_alive = open_connections(server.port, 3)
+        socketio_clients = [Listener(server, transports=['websocket']) for _ in range(3)]
         try:
             for connection in kept_alive:
                 connection.setblocking(True)
@@ -120,10 +121,16 @@ def test_on_sigterm_keep_alive_connections_are_closed_and_the_process_does_not_w
             took = time.monotonic() - stopping
         finally:
             close_all(kept_alive)
+        log = server.log.read_text()
 
     assert exit_code == 0
-    # Before, idle keep-alive connections held the worker for the whole graceful timeout.
+    assert not any(client.client.connected for client in socketio_clients)
+    # Before, idle keep-alive connections and websockets (whose reads eventlet
+    # left waiting on their closed sockets) held the worker for the whole
+    # graceful timeout, after which gunicorn killed it.
     assert took < GRACEFUL_TIMEOUT / 2, f'stopped in {took:.1f} s'
+    assert 'Worker exiting' in log
+    assert 'level=ERROR' not in log and 'Traceback' not in log
 
 
 def _whole_response(connection):

@@ -32,7 +32,7 @@ from pathlib import Path
 import requests
 import websocket
 
-from tests.live import Listener, LiveFlack
+from tests.live import Listener, LiveFlack, raw_socketio
 
 PASSWORD = 'correct horse battery'
 
@@ -43,10 +43,7 @@ def flood(url, seconds, kind, counts):
     frames = connections = 0
     while time.monotonic() < deadline:
         try:
-            ws = websocket.create_connection(f'{url}/socket.io/?EIO=4&transport=websocket', timeout=5)
-            ws.recv()  # Engine.IO open
-            ws.send('40')
-            ws.recv()  # Socket.IO connect
+            ws = raw_socketio(url, check=False, timeout=5)
         except (OSError, websocket.WebSocketException):
             time.sleep(0.05)
             continue
@@ -68,9 +65,8 @@ class Flooders:
 
     def __init__(self, url, n, seconds, kind='ping'):
         self.counts = multiprocessing.Queue()
-        ws_url = url.replace('http', 'ws', 1)
         self.processes = [
-            multiprocessing.Process(target=flood, args=(ws_url, seconds, kind, self.counts), daemon=True)
+            multiprocessing.Process(target=flood, args=(url, seconds, kind, self.counts), daemon=True)
             for _ in range(n)
         ]
 

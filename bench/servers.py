@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 
 # The tests' way of starting a process: this environment, with only the Flack settings chosen.
-from tests.live import child_environ
+from tests.live import child_environ, descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 60
@@ -98,7 +98,7 @@ class Process:
     def resident_memory(self):
         """Resident memory of the process and all its descendants, in MiB."""
         total_kib = 0
-        for pid in _tree(self.popen.pid):
+        for pid in [self.popen.pid, *descendants(self.popen.pid)]:
             try:
                 status = Path(f'/proc/{pid}/status').read_text()
             except FileNotFoundError:
@@ -106,23 +106,6 @@ class Process:
             match = re.search(r'^VmRSS:\s+(\d+) kB', status, re.MULTILINE)
             total_kib += int(match.group(1)) if match else 0
         return round(total_kib / 1024, 1)
-
-
-def _tree(pid):
-    children = {}
-    for entry in Path('/proc').iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / 'stat').read_text().rsplit(')', 1)[1].split()[1])
-            except (FileNotFoundError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        pending.extend(children.get(current, []))
-    return found
 
 
 def wait_until_serving(url, process, path):

@@ -39,6 +39,12 @@ Memory is bounded whatever the settings, for two more reasons:
   (load tests) the flood cut-off above is off, and this is what stops a
   client that floods and never reads; a load test's clients read.
 
+- under gevent, a websocket's frames are read by simple-websocket's own
+  reader green thread into a list the connection then takes them from;
+  that reader stops while ``UNREAD_LIMIT`` frames wait
+  (``BoundedWebSocket``), so that a flood waits in TCP buffers, not in
+  memory. (eventlet's websocket is read by the connection itself.)
+
 Every count lives in the connection's WSGI environ, which python-socketio
 drops when the connection goes: nothing grows with the number of
 connections that came and went.
@@ -49,7 +55,9 @@ import logging
 import socket as sockets
 import time
 
+import simple_websocket
 from apiflask import HTTPError
+from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from limits import parse
 from socketio import packet
 
@@ -71,6 +79,10 @@ DROPPED_PAUSE = 0.05
 # MB beyond the kernel's buffers) has stopped reading, and reads what it
 # missed with ``updated_since`` when it reconnects.
 SEND_QUEUE_LIMIT = 1000
+# Frames read from a gevent websocket and not yet taken by its connection.
+UNREAD_LIMIT = 16
+# Seconds the reader of a gevent websocket waits for room at a time.
+UNREAD_PAUSE = 0.005
 
 
 class MalformedPacket(ValueError):
@@ -219,6 +231,42 @@ def _abort_transport(environ):
         pass
 
 
+class BoundedWebSocket(simple_websocket.Server):
+    """simple-websocket's server (python-engineio's websocket under gevent),
+    whose reader waits while ``UNREAD_LIMIT`` frames are left to take.
+
+    Its stock reader reads as long as the socket has data, into an unbounded
+    list, and marks the websocket connected again after each read, even
+    once it was closed: a flooder was never let go.
+    """
+
+    def _handle_events(self):
+        handshake_done = self.connected  # the handshake's own answer sets it
+        keep_going = super()._handle_events()
+        if not handshake_done:
+            return keep_going
+        while keep_going and self.connected and len(self.input_buffer) >= UNREAD_LIMIT:
+            time.sleep(UNREAD_PAUSE)  # gevent's, under gunicorn's gevent worker
+        return keep_going and self.connected
+
+
+def _bounded_websocket_wsgi(base):
+    """python-engineio's gevent websocket adapter, on ``BoundedWebSocket``."""
+
+    class BoundedWebSocketWSGI(base):
+        def __call__(self, environ, start_response):
+            # As python-engineio's SimpleWebSocketWSGI.__call__, but for the class.
+            self.ws = BoundedWebSocket(environ, **self.server_args)
+            answer = self.app(self)
+            if self.ws.mode == 'gunicorn':
+                raise StopIteration()
+            if self.ws.mode == 'werkzeug':
+                raise ConnectionError()
+            return answer
+
+    return BoundedWebSocketWSGI
+
+
 class SocketGuard:
     """The Engine.IO ``message`` handler in front of python-socketio's own."""
 
@@ -241,6 +289,11 @@ class SocketGuard:
         )
         self.accept = server.eio.handlers['connect']
         server.eio.on('connect', self.on_connect)
+        # Under gevent, python-engineio's websocket is simple-websocket's. Its
+        # adapters are a dict shared by every server of the mode: copied here.
+        websocket = server.eio._async.get('websocket')
+        if isinstance(websocket, type) and issubclass(websocket, SimpleWebSocketWSGI):
+            server.eio._async = {**server.eio._async, 'websocket': _bounded_websocket_wsgi(websocket)}
 
     def on_connect(self, eio_sid, environ):
         socket = self.server.eio.sockets.get(eio_sid)

@@ -2,15 +2,18 @@
 
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import requests
 import socketio
+import websocket
 
 ROOT = Path(__file__).resolve().parent.parent
 # A loop that waits for something the server does in the background gives
@@ -51,6 +54,26 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
         return probe.getsockname()[1]
+
+
+def descendants(pid):
+    """The processes started from ``pid`` (its children, theirs...), as ``/proc`` shows them now."""
+    children = defaultdict(list)
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                # The parent's pid follows the program name, which may hold spaces and parentheses.
+                parent = int((entry / 'stat').read_text().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):  # ended meanwhile
+                continue
+            children[parent].append(int(entry.name))
+    found, pending = [], list(children[pid])
+    while pending:
+        child = pending.pop()
+        if child not in found:  # a pid reused while /proc was read could make a loop
+            found.append(child)
+            pending.extend(children[child])
+    return found
 
 
 def procfile_commands():
@@ -94,7 +117,7 @@ class LiveFlack:
         self.log = tmp_path / f'web-{self.port}.log'
         self.environ = child_environ(
             {
-                'SECRET_KEY': 'live-test-secret',
+                'SECRET_KEY': secrets.token_hex(32),  # as strong as production asks
                 'PORT': self.port,
                 'DATABASE_URL': f'sqlite:///{tmp_path / "live.sqlite"}',
                 **settings,
@@ -164,3 +187,24 @@ class Listener:
 
     def close(self):
         self.client.disconnect()
+
+
+def raw_socketio(server, join=True, check=True, **options):
+    """A bare websocket to ``server`` (a LiveFlack or its URL), through the Engine.IO open.
+
+    If ``join``, the Socket.IO connect too. With ``check``, fails unless the
+    server's answers are those of a handshake that went through; a flooder,
+    as an attacker, does not look. ``options`` go to websocket-client's
+    ``create_connection`` (``timeout``, ``sockopt``...).
+    """
+    url = (server if isinstance(server, str) else server.url).replace('http', 'ws', 1)
+    ws = websocket.create_connection(f'{url}/socket.io/?EIO=4&transport=websocket', **options)
+    opened = ws.recv()  # Engine.IO open
+    if check:
+        assert opened.startswith('0{'), f'no Engine.IO open: {opened!r}'
+    if join:
+        ws.send('40')  # Socket.IO connect to the default namespace
+        joined = ws.recv()
+        if check:
+            assert joined.startswith('40{'), f'no Socket.IO connect: {joined!r}'
+    return ws

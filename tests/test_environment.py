@@ -9,15 +9,15 @@ gunicorn and Celery workers they fork.
 """
 
 import os
+import secrets
 import threading
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from . import test_paas
 from .formation import Formation
-from .live import LiveFlack, wait_for
+from .live import LiveFlack, descendants, wait_for
 from .services import PostgresDatabase, RedisServer
 from .test_scaled import Honcho
 
@@ -37,8 +37,8 @@ def library_path(tmp_path, monkeypatch):
 @pytest.fixture
 def started(library_path):
     """Watches every process this test starts, until the test ends."""
-    with Descendants() as descendants:
-        yield descendants
+    with Descendants() as watched:
+        yield watched
 
 
 class Descendants:
@@ -69,7 +69,7 @@ class Descendants:
             self.look()
 
     def look(self):
-        for pid in _descendants(os.getpid()):
+        for pid in descendants(os.getpid()):
             try:
                 command = _command_line(pid)
                 environ = _environ(pid)
@@ -96,23 +96,6 @@ class Descendants:
     def having(self, condition):
         """The processes seen whose environment meets ``condition``."""
         return [f'{pid}: {command}' for (pid, command), environ in self.seen.items() if condition(environ)]
-
-
-def _descendants(pid):
-    children = defaultdict(list)
-    for entry in Path('/proc').iterdir():
-        if entry.name.isdigit():
-            try:
-                # The parent's pid follows the program name, which may hold spaces and parentheses.
-                parent = int((entry / 'stat').read_text().rsplit(')', 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children[parent].append(int(entry.name))
-    found, pending = [], list(children[pid])
-    while pending:
-        found.append(pending.pop())
-        pending.extend(children[found[-1]])
-    return found
 
 
 def _command_line(pid):
@@ -149,7 +132,7 @@ def test_flack_settings_of_this_environment_do_not_reach_live_flack(tmp_path, st
 
 def test_the_processes_of_the_paas_tests_inherit_the_environment(tmp_path, started, library_path):
     test_paas.test_a_bad_setting_stops_a_process_with_one_line_naming_it(
-        tmp_path, 'web', {'SECRET_KEY': 'k', 'PORT': 'eighty'}, 'PORT'
+        tmp_path, 'web', {'SECRET_KEY': secrets.token_hex(32), 'PORT': 'eighty'}, 'PORT'
     )
     test_paas.test_a_bad_setting_stops_a_process_with_one_line_naming_it(
         tmp_path, 'release', {}, 'SECRET_KEY'
@@ -201,7 +184,7 @@ def test_every_process_honcho_starts_inherits_the_environment(tmp_path, services
     database, redis_server = services
     settings = {
         'FLACK_ENV': 'production',
-        'SECRET_KEY': 'honcho-secret',
+        'SECRET_KEY': secrets.token_hex(32),
         'DATABASE_URL': database.url,
         'REDIS_URL': redis_server.url,
         'SOCKETIO_TRANSPORTS': 'websocket',

@@ -19,7 +19,7 @@ import pytest
 import requests
 import websocket
 
-from .live import Listener, LiveFlack, wait_for
+from .live import Listener, LiveFlack, raw_socketio, wait_for
 
 # How much larger than before the floods the worker may be after them.
 GROWTH_BOUND = 1.5
@@ -42,30 +42,18 @@ def warmed_up_rss(live):
     return worker_rss(live)
 
 
-def connect(live, receive_buffer=None, timeout=1):
-    options = [(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)] if receive_buffer else []
-    ws = websocket.create_connection(
-        f'{live.url.replace("http", "ws", 1)}/socket.io/?EIO=4&transport=websocket',
-        sockopt=options,
-        timeout=timeout,
-    )
-    ws.recv()  # Engine.IO open
-    ws.send('40')
-    ws.recv()  # Socket.IO connect
-    return ws
-
-
 def flood(live, seconds, outcome, receive_buffer=None, reconnect=True, timeout=1):
     """``ping_user`` with an ack id as fast as possible, never reading; connects again when cut off.
 
     A send that waits ``timeout`` (the server reads no faster than it
     answers, and the TCP buffers are full) ends the flood: it is not a cut-off.
     """
+    options = [(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)] if receive_buffer else []
     deadline = time.monotonic() + seconds
     frames = connections = 0
     while time.monotonic() < deadline:
         try:
-            ws = connect(live, receive_buffer, timeout)
+            ws = raw_socketio(live, check=False, sockopt=options, timeout=timeout)
         except (OSError, websocket.WebSocketException):
             time.sleep(0.05)
             continue
@@ -109,10 +97,15 @@ def problem_lines(live):
     return [line for line in lines if 'level=ERROR' in line or 'Traceback' in line or 'exception=' in line]
 
 
-@pytest.fixture(scope='module', params=[1, 0], ids=['limits on', 'limits off'])
+@pytest.fixture(
+    scope='module',
+    params=[('eventlet', 1), ('eventlet', 0), ('gevent', 1), ('gevent', 0)],
+    ids=['eventlet, limits on', 'eventlet, limits off', 'gevent, limits on', 'gevent, limits off'],
+)
 def live(request, tmp_path_factory):
+    async_mode, limits = request.param
     with LiveFlack(
-        tmp_path_factory.mktemp('flood'), RATELIMIT_ENABLED=request.param, LINK_PREVIEWS=0
+        tmp_path_factory.mktemp('flood'), ASYNC_MODE=async_mode, RATELIMIT_ENABLED=limits, LINK_PREVIEWS=0
     ) as live:
         yield live
 

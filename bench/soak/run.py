@@ -17,7 +17,7 @@ import redis
 import requests
 
 from tests.formation import Formation
-from tests.live import wait_for
+from tests.live import descendants, wait_for
 from tests.pages import LocalServer
 from tests.services import PostgresServer, RedisServer
 
@@ -207,7 +207,7 @@ class Soak:
         """{process name: (PostgreSQL connections, Redis connections)} of every running process."""
         held = {}
         for process in self._running():
-            pids = process_tree(process.popen.pid)
+            pids = [process.popen.pid, *descendants(process.popen.pid)]
             held[process.name] = (
                 tcp_connections(pids, self.database.port),
                 tcp_connections(pids, self.redis.port),
@@ -367,30 +367,10 @@ def served_connections(port):
     return sum(1 for line in lines if line.split()[1].endswith(local) and line.split()[3] == '01')
 
 
-def process_tree(pid):
-    """``pid`` and its descendants."""
-    children = {}
-    for entry in Path('/proc').iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / 'stat').read_text().rsplit(')', 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, pending = [], [pid]
-    for _ in range(10000):  # bounded: a process tree is far smaller
-        if not pending:
-            break
-        current = pending.pop()
-        found.append(current)
-        pending.extend(children.get(current, []))
-    return found
-
-
 def resident_mib(pid):
     """Resident memory of ``pid`` and its descendants, in MiB (from /proc)."""
     total = 0
-    for current in process_tree(pid):
+    for current in [pid, *descendants(pid)]:
         try:
             status = Path(f'/proc/{current}/status').read_text()
         except OSError:

@@ -1,23 +1,26 @@
 """Registering users, changing their accounts, signing them out."""
 
 from apiflask import abort
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import presence
-from .auth import revoke_token
+from .auth import find_user, revoke_token
 from .extensions import db, socketio
 from .models import User
 
 
 def _ensure_nickname_free(nickname, user=None):
-    owner = db.session.scalar(select(User).where(User.nickname == nickname))
-    if owner is not None and owner != user:
+    # Free means that no other account's nickname reads the same (flack.nicknames).
+    owner = find_user(nickname)
+    if owner is None or owner == user:
+        return
+    if owner.nickname == nickname:
         abort(400, message=f'The nickname {nickname!r} is taken.')
+    abort(400, message=f'The nickname {nickname!r} is taken: it reads the same as {owner.nickname!r}.')
 
 
 def _commit_or_nickname_taken(nickname):
-    # Two requests can pass the check above at once; the unique index decides.
+    # Two requests can pass the check above at once; the unique indexes decide.
     try:
         db.session.commit()
     except IntegrityError:

@@ -20,6 +20,7 @@ from sqlalchemy.orm.util import identity_key
 
 from .extensions import db
 from .models import User, timestamp
+from .nicknames import LONGEST_KEY, fold_nickname
 from .presence import mark_seen
 from .versions import VersionedCache
 
@@ -99,11 +100,21 @@ def _attached_user(columns):
     return user
 
 
+def find_user(nickname):
+    """The user whose nickname reads the same as ``nickname`` (flack.nicknames), or None."""
+    # No stored nickname is that long or holds a NUL (PostgreSQL cannot store
+    # one, and its driver raises on one): answer without asking the database.
+    if len(nickname) > LONGEST_KEY or '\x00' in nickname:
+        return None
+    return db.session.scalar(select(User).where(User.nickname_key == fold_nickname(nickname)))
+
+
 @basic_auth.verify_password
 def verify_password(nickname, password):
+    """Sign in under any nickname that reads the same as the account's, with its password."""
     if not nickname or not password:
         return None
-    user = db.session.scalar(select(User).where(User.nickname == nickname))
+    user = find_user(nickname)
     if user is None or not user.check_password(password):
         return None
     return user

@@ -12,15 +12,18 @@ server makes on a stranger's behalf: the classic server-side request forgery
   rebinding) cannot send the request elsewhere;
 - redirects are followed by hand, and every hop goes through the same checks;
 - time and size are bounded, so a hostile server cannot hold a worker or fill
-  its memory.
+  its memory;
+- what a preview takes from a page (title, description) is cut to a few
+  hundred characters and rid of what no database stores (NUL, lone
+  surrogates, other control characters).
 
-Only the network side lives here; escaping what a page says is the caller's
-job (see ``render.render_preview``).
+Escaping what a page says is the caller's job (see ``render.render_preview``).
 """
 
 import http.client
 import ipaddress
 import logging
+import re
 import socket
 import threading
 import time
@@ -53,6 +56,15 @@ REQUEST_HEADERS = {
 # just inside it.
 DEADLINE_FACTOR = 2
 READ_CHUNK_SIZE = 64 * 1024
+# The most of a page's title and description a preview keeps. Real titles
+# stay well under 200 characters (search results show about 60), and meta
+# descriptions are written for snippets of about 160, social cards up to
+# 300; longer text is a page stuffing its head. Whatever is kept is stored
+# with the message and sent to every client that loads it (three links to
+# megabyte-long titles froze a browser), so it is cut, with an ellipsis.
+TITLE_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 300
+ELLIPSIS = '\u2026'
 
 # Characters kept as they are when the path and query are percent-encoded for
 # the request line: the URL delimiters, and '%' so existing escapes survive.
@@ -64,6 +76,12 @@ _NAT64_PREFIX = ipaddress.IPv6Network('64:ff9b::/96')
 # (OSError covers timeouts and TLS failures), http.client's, and ValueError
 # for input http.client refuses (a control character in a header, say).
 _NETWORK_ERRORS = (Urllib3Error, http.client.HTTPException, OSError, ValueError)
+# What a page's text must not bring into a message: lone surrogates, which
+# no database can encode (a page in UTF-7 can spell them), and the C0 and C1
+# control characters (PostgreSQL refuses NUL in text outright, and none has a
+# place in a title) but for those str.split() takes for whitespace (\t \n \v
+# \f \r, \x1c-\x1f and \x85), which collapsing whitespace makes spaces.
+_UNSTORABLE_CHARACTERS = re.compile(r'[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff]')
 
 
 class FetchError(Exception):
@@ -223,10 +241,12 @@ def fetch_preview(
 
     The title is the first ``<title>``'s text and the description the content
     of the first ``<meta name="description">``, each with its whitespace
-    collapsed and ``None`` when absent or empty. Both are the page's raw text,
-    character references decoded: the caller escapes them. Raises
-    ``FetchError`` (or ``AddressRefused``) when the page cannot be fetched or
-    is not HTML.
+    collapsed, control characters and lone surrogates removed, cut to
+    ``TITLE_MAX_LENGTH`` and ``DESCRIPTION_MAX_LENGTH`` characters (ending
+    in ``ELLIPSIS`` when cut), and ``None`` when absent or empty. Both are
+    otherwise the page's raw text, character references decoded: the caller
+    escapes them. Raises ``FetchError`` (or ``AddressRefused``) when the page
+    cannot be fetched or is not HTML.
     """
     page = fetch_page(url, address_allowed=address_allowed, timeout=timeout)
     if page.content_type not in HTML_CONTENT_TYPES:
@@ -460,7 +480,7 @@ class _PreviewParser(HTMLParser):
         elif tag == 'meta' and self.description is None:
             attributes = dict(attrs)
             if (attributes.get('name') or '').strip().lower() == 'description':
-                self.description = _collapse_whitespace(attributes.get('content'))
+                self.description = _preview_text(attributes.get('content'), DESCRIPTION_MAX_LENGTH)
 
     def handle_data(self, data):
         if self._title_parts is not None:
@@ -476,11 +496,17 @@ class _PreviewParser(HTMLParser):
 
     def _end_title(self):
         if self._title_parts is not None:
-            self.title = _collapse_whitespace(''.join(self._title_parts))
+            self.title = _preview_text(''.join(self._title_parts), TITLE_MAX_LENGTH)
             self._title_parts = None
 
 
-def _collapse_whitespace(text):
-    """``text`` with runs of whitespace made single spaces, or None when nothing is left."""
-    collapsed = ' '.join((text or '').split())
-    return collapsed or None
+def _preview_text(text, max_length):
+    """``text`` fit to store and show, or None when nothing is left.
+
+    Unstorable characters are removed, runs of whitespace made single spaces,
+    and a text longer than ``max_length`` is cut to that, ellipsis included.
+    """
+    text = ' '.join(_UNSTORABLE_CHARACTERS.sub('', text or '').split())
+    if len(text) > max_length:
+        text = text[: max_length - 1].rstrip() + ELLIPSIS
+    return text or None

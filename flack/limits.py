@@ -13,15 +13,18 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from .api.errors import RETRY_AFTER_SECONDS
+from .nicknames import fold_nickname
 
 TOO_MANY = 'Too many attempts in a short time; wait a little and try again.'
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True, key_prefix='flack')
 
 
 def nickname_in_credentials():
-    """Guessing one account's password from many addresses still hits a limit."""
+    """Guessing one account's password from many addresses still hits a limit,
+    and so does guessing it through lookalikes of its nickname."""
     credentials = request.authorization
-    return f'nickname:{credentials.username if credentials and credentials.username else "-"}'
+    nickname = credentials.username if credentials and credentials.username else ''
+    return f'nickname:{fold_nickname(nickname) or "-"}'
 
 
 def token_holder():

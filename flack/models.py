@@ -3,10 +3,11 @@
 import time
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
+from .nicknames import LONGEST_KEY, fold_nickname
 
 
 def timestamp():
@@ -33,7 +34,9 @@ class User(Broadcast, db.Model):
     __tablename__ = 'users'
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Shown as typed; nickname_key (flack.nicknames) is what makes it one person's.
     nickname: Mapped[str] = mapped_column(String(32), unique=True)
+    nickname_key: Mapped[str] = mapped_column(String(LONGEST_KEY), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     # Only a hash of the current token is stored; the salt lets the server
     # derive the same token again for a user who asks while it is valid.
@@ -47,6 +50,12 @@ class User(Broadcast, db.Model):
     online: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     messages: Mapped[list['Message']] = relationship(back_populates='user', lazy='dynamic')
+
+    @validates('nickname')
+    def _fold_nickname(self, attribute, nickname):
+        # Every way of setting a nickname sets its key, so the two never disagree.
+        self.nickname_key = fold_nickname(nickname)
+        return nickname
 
     def set_password(self, password):
         self.password_hash = generate_password_hash(password)
@@ -70,8 +79,18 @@ class Message(Broadcast, db.Model):
     # Set while link previews are still to be fetched, so that previews lost
     # to a crash or an unreachable queue are found and redone later.
     previews_pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # How many runs have started fetching the previews of the current text
+    # (see flack.previews): however often a run is redelivered, retried or
+    # queued again, a message's links are fetched a bounded number of times.
+    preview_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
 
     user: Mapped[User] = relationship(back_populates='messages')
+
+    @validates('source')
+    def _new_text_gets_new_attempts(self, key, source):
+        # An edited text has links of its own to preview: its count starts afresh.
+        self.preview_attempts = 0
+        return source
 
     def __repr__(self):
         return f'<Message {self.id} by {self.user_id}>'

@@ -1,12 +1,30 @@
-"""Adding link previews to a stored message (run by a background worker)."""
+"""Adding link previews to a stored message (run by a background worker).
+
+Every run ends, and so does every message's need of them: a run that may
+succeed later (a page that timed out, a database that was away) leaves the
+message pending, anything else marks it done, and a message's links are
+fetched in at most ``MOST_PREVIEW_ATTEMPTS`` runs, however often a task is
+redelivered, retried or queued again.
+"""
+
+import logging
 
 from flask import current_app
 from sqlalchemy import select
 
 from . import fetch
+from .api.errors import DATABASE_UNAVAILABLE
 from .extensions import db
 from .models import Message, timestamp
 from .render import links_to_preview, render_markdown, render_preview
+
+log = logging.getLogger(__name__)
+
+# Runs that may fetch the links of one text (each fetches each link once).
+# Five is the Celery task's first run and its PREVIEW_RETRIES: the last run
+# stores what it has, so a page that keeps timing out costs five fetches,
+# and a run lost to a crash or an outage uses one of the five.
+MOST_PREVIEW_ATTEMPTS = 5
 
 
 class PreviewsNotReady(Exception):
@@ -20,13 +38,15 @@ def add_previews(message_id, give_up_on_transient_errors=True):
     previews computed for a text that was edited meanwhile are dropped (the
     edit queued its own run), so a task redone after a crash does no harm.
     When a page fails in a way that may pass and ``give_up_on_transient_errors``
-    is false, ``PreviewsNotReady`` is raised and the message stays pending.
+    is false, ``PreviewsNotReady`` is raised and the message stays pending,
+    unless this is its last attempt: that one stores what it has. Previews
+    that cannot be stored (any error but a database outage) leave the
+    message as it was, no longer pending. Database outages are raised.
     """
-    message = db.session.get(Message, message_id)
-    if message is None or not message.previews_pending:
+    attempt = _start_attempt(message_id)
+    if attempt is None:
         return
-    source = message.source
-    db.session.rollback()  # hold no transaction open while fetching
+    source, last_attempt = attempt
 
     blocks, transient_failures = [], 0
     for url in links_to_preview(source):
@@ -34,9 +54,56 @@ def add_previews(message_id, give_up_on_transient_errors=True):
             blocks.append(_fetch_preview(url))
         except fetch.FetchError as error:
             transient_failures += error.transient
-    if transient_failures and not give_up_on_transient_errors:
+        except Exception:
+            # Not the network (fetch raises only FetchError for that) but
+            # what the page made of the parsing or rendering: it would do
+            # the same again.
+            log.exception('event=preview_failed message_id=%s', message_id)
+    if transient_failures and not (give_up_on_transient_errors or last_attempt):
         raise PreviewsNotReady(f'{transient_failures} page(s) may answer later')
 
+    try:
+        _store(message_id, source, blocks)
+    except DATABASE_UNAVAILABLE:
+        raise  # may pass: the message stays pending
+    except Exception:
+        # The database refused what the pages gave (as psycopg2's ValueError
+        # for a NUL, or either driver's UnicodeEncodeError for a lone
+        # surrogate, before fetch removed them): it would refuse it again,
+        # so the message keeps its text and is done.
+        db.session.rollback()
+        log.exception('event=previews_not_stored message_id=%s', message_id)
+        _store(message_id, source, [])
+
+
+def _start_attempt(message_id):
+    """Count a run on the message before it fetches anything.
+
+    Returns the text whose links to fetch and whether this is the last
+    attempt, or None when there is nothing to fetch: the message is gone, done,
+    or out of attempts (then it is marked done here).
+    """
+    # Locked, so that runs racing on one message (a redelivered task) count
+    # one each; committed at once, so that no transaction stays open while
+    # fetching and a run that dies while fetching still counts.
+    message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)
+    if message is None or not message.previews_pending:
+        db.session.rollback()
+        return None
+    if message.preview_attempts >= MOST_PREVIEW_ATTEMPTS:
+        # Every attempt so far ended without storing (crashes, outages).
+        message.previews_pending = False
+        db.session.commit()
+        log.warning('event=previews_given_up message_id=%s attempts=%s', message_id, MOST_PREVIEW_ATTEMPTS)
+        return None
+    message.preview_attempts += 1
+    attempt = message.source, message.preview_attempts >= MOST_PREVIEW_ATTEMPTS
+    db.session.commit()
+    return attempt
+
+
+def _store(message_id, source, blocks):
+    """Append ``blocks`` to the message and mark it done, unless its text changed meanwhile."""
     # Locked until the commit, so that of two runs racing on one message
     # (a task redelivered while the first still ran) only one stores it.
     message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)

@@ -9,6 +9,8 @@ from apiflask.validators import Length, Range
 from flask import current_app
 from marshmallow import EXCLUDE, ValidationError, validates
 
+from .nicknames import LONGEST_NICKNAME, describe_character, find_refused_character, fold_nickname
+
 # Ids and timestamps must fit the database's 64-bit integers; larger values
 # would overflow the driver instead of simply matching nothing.
 LARGEST_ID = 2**63 - 1
@@ -20,9 +22,17 @@ class InputSchema(Schema):
         unknown = EXCLUDE
 
 
-NICKNAME_LENGTH = Length(1, 32)
-# The pattern tells clients what validate_nickname checks.
-NICKNAME_HELP = {'example': 'susan', 'pattern': r'^\S([\s\S]*\S)?$'}
+NICKNAME_LENGTH = Length(1, LONGEST_NICKNAME)
+# The pattern tells clients part of what validate_nickname checks.
+NICKNAME_HELP = {
+    'example': 'susan',
+    'pattern': r'^\S([\s\S]*\S)?$',
+    'description': (
+        'Shown as typed. No invisible, control, bidirectional, private-use or unassigned '
+        'characters. Taken if another nickname reads the same: case, width and lookalike '
+        'characters (Unicode NFKC, case folding, UTS #39 confusables) do not count.'
+    ),
+}
 PASSWORD_LENGTH = Length(max=128)
 PASSWORD_HELP = {
     'description': 'At least PASSWORD_MIN_LENGTH (default 8), at most 128 characters.',
@@ -41,6 +51,14 @@ class UserChanges(InputSchema):
     def validate_nickname(self, value, data_key):
         if value != value.strip():
             raise ValidationError('Must not start or end with white space.')
+        refused = find_refused_character(value)
+        if refused is not None:
+            raise ValidationError(
+                'Must not contain invisible, control, bidirectional, private-use or unassigned '
+                f'characters; found {describe_character(refused)}.'
+            )
+        if not fold_nickname(value):
+            raise ValidationError('Must contain a visible character.')
 
     @validates('password')
     def validate_password(self, value, data_key):

@@ -17,6 +17,9 @@ import time
 import pytest
 
 from flack.fetch import (
+    DESCRIPTION_MAX_LENGTH,
+    ELLIPSIS,
+    TITLE_MAX_LENGTH,
     AddressRefused,
     FetchError,
     any_address,
@@ -146,6 +149,54 @@ def test_malformed_markup_keeps_what_was_read_before_it(serve):
     server.routes['/'] = html_page('<title>Kept</title><![unknown section')
 
     assert fetch_preview(server.url(), address_allowed=any_address) == ('Kept', None)
+
+
+# What a page says is made fit to store and show
+
+
+def test_control_characters_are_removed_and_whitespace_ones_become_spaces(serve):
+    server = serve()
+    server.routes['/'] = html_page(
+        '<title>Null\x00ed \x1b[31mred\x7f\x9b</title>'
+        '<meta name="description" content="tab\there,\x0bvertical\x85next\x00">'
+    )
+
+    title, description = fetch_preview(server.url(), address_allowed=any_address)
+
+    assert title == 'Nulled [31mred'
+    assert description == 'tab here, vertical next'
+
+
+def test_lone_surrogates_a_page_spells_are_removed(serve):
+    server = serve()
+    # UTF-7 can encode half a surrogate pair, which no database can store.
+    server.routes['/'] = Route(
+        headers={'Content-Type': 'text/html; charset=utf-7'},
+        body=b'<title>A+2AA-B</title><meta name="description" content="C+3AA-D">',
+    )
+
+    assert fetch_preview(server.url(), address_allowed=any_address) == ('AB', 'CD')
+
+
+def test_long_title_and_description_are_cut_with_an_ellipsis(serve):
+    server = serve()
+    server.routes['/'] = html_page(
+        f'<meta name="description" content="{"d" * 400_000}"><title>{"Long title " * 50_000}</title>'
+    )
+
+    title, description = fetch_preview(server.url(), address_allowed=any_address)
+
+    assert title.endswith(ELLIPSIS) and len(title) <= TITLE_MAX_LENGTH
+    assert ('Long title ' * 50).startswith(title[:-1]) and len(title) > TITLE_MAX_LENGTH - 10
+    assert description == 'd' * (DESCRIPTION_MAX_LENGTH - 1) + ELLIPSIS
+
+
+def test_title_and_description_at_their_limits_are_kept_whole(serve):
+    server = serve()
+    title, description = 't' * TITLE_MAX_LENGTH, 'd' * DESCRIPTION_MAX_LENGTH
+    server.routes['/'] = html_page(f'<title>{title}</title><meta name="description" content="{description}">')
+
+    assert fetch_preview(server.url(), address_allowed=any_address) == (title, description)
 
 
 def test_request_goes_with_the_url_host_and_preview_headers(serve):

@@ -1,13 +1,21 @@
 """The migrations, not create_all, build the schema, and match the models."""
 
+import pytest
+import sqlalchemy
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from flask_migrate import downgrade, upgrade
+from werkzeug.security import generate_password_hash
 
 from flack import create_app
 from flack.extensions import db
+from flack.models import User
 
-from .conftest import make_environ
+from .conftest import basic_auth, make_environ
+from .services import PostgresDatabase
 
 
 def test_upgrading_an_empty_database_builds_the_schema_of_the_models(tmp_path):
@@ -20,3 +28,85 @@ def test_upgrading_an_empty_database_builds_the_schema_of_the_models(tmp_path):
             differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
 
     assert differences == []
+
+
+NICKNAME_KEYS = '0004_nicknames'
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def empty_database_url(request, tmp_path):
+    """A database with no tables at all, on SQLite and on PostgreSQL."""
+    if request.param == 'sqlite':
+        return f'sqlite:///{tmp_path / "flack.sqlite"}'
+    database = PostgresDatabase()
+    request.addfinalizer(database.drop)
+    return database.url
+
+
+def _add_users(nicknames):
+    """Users as the revision before the nickname keys stored them."""
+    columns = 'id, nickname, password_hash, created_at, updated_at, last_seen_at, online'
+    statement = sqlalchemy.text(
+        f'INSERT INTO users ({columns}) VALUES (:id, :nickname, :password_hash, 1, 1, 1, false)'
+    )
+    rows = [
+        {'id': id, 'nickname': nickname, 'password_hash': generate_password_hash('correct horse')}
+        for id, nickname in nicknames.items()
+    ]
+    with db.engine.begin() as connection:
+        connection.execute(statement, rows)
+
+
+def _users_columns():
+    return {column['name'] for column in sqlalchemy.inspect(db.engine).get_columns('users')}
+
+
+def test_nickname_keys_are_not_made_when_stored_nicknames_collide_and_the_collisions_are_named(
+    tmp_path, empty_database_url
+):
+    app = create_app(make_environ(tmp_path, DATABASE_URL=empty_database_url), process='cli')
+    with app.app_context():
+        config = app.extensions['migrate'].migrate.get_config()
+        previous = ScriptDirectory.from_config(config).get_revision(NICKNAME_KEYS).down_revision
+        upgrade(revision=previous)
+        _add_users({1: 'Dave', 2: 'susan', 3: 'DAVE', 4: 'd\u0430ve', 5: 'bob', 6: 'SUSAN'})
+
+        with pytest.raises(CommandError) as stopped:
+            command.upgrade(config, NICKNAME_KEYS)
+
+        message = str(stopped.value)
+        assert "'Dave' (id 1), 'DAVE' (id 3), 'd\u0430ve' (id 4)" in message
+        assert "'susan' (id 2), 'SUSAN' (id 6)" in message
+        assert 'bob' not in message
+        assert 'Nothing was changed' in message
+        # As it was: no new column, still at the previous revision.
+        assert 'nickname_key' not in _users_columns()
+        with db.engine.connect() as connection:
+            assert MigrationContext.configure(connection).get_current_heads() == (previous,)
+        db.engine.dispose()
+
+
+def test_nickname_keys_are_filled_in_and_the_stored_users_sign_in_under_a_lookalike(
+    tmp_path, empty_database_url
+):
+    app = create_app(make_environ(tmp_path, DATABASE_URL=empty_database_url), process='cli')
+    with app.app_context():
+        config = app.extensions['migrate'].migrate.get_config()
+        previous = ScriptDirectory.from_config(config).get_revision(NICKNAME_KEYS).down_revision
+        upgrade(revision=previous)
+        _add_users({1: 'Dave', 2: 'susan', 3: 'DAVE'})
+        # What an operator does with the names the failed upgrade gave.
+        with db.engine.begin() as connection:
+            connection.execute(sqlalchemy.text("UPDATE users SET nickname = 'dave-2' WHERE id = 3"))
+
+        upgrade(revision=NICKNAME_KEYS)
+
+        keys = db.session.execute(sqlalchemy.select(User.id, User.nickname_key).order_by(User.id)).all()
+        assert keys == [(1, 'dave'), (2, 'susan'), (3, 'dave-2')]
+        response = app.test_client().post('/api/tokens', headers=basic_auth('D\u0430VE', 'correct horse'))
+        assert response.status_code == 200
+
+        db.session.remove()
+        downgrade(revision=previous)
+        assert 'nickname_key' not in _users_columns()
+        db.engine.dispose()

@@ -1,10 +1,15 @@
 """Link previews, end to end: posted link, background fetch, escaped preview, broadcast."""
 
+import re
+from html import escape, unescape
+
 import pytest
 
-from flack import previews
+from flack import fetch, previews
 from flack.extensions import db
+from flack.fetch import DESCRIPTION_MAX_LENGTH, ELLIPSIS, TITLE_MAX_LENGTH
 from flack.models import Message, User
+from flack.render import MOST_PREVIEWS
 
 from .conftest import Accounts
 from .live import wait_for
@@ -26,6 +31,43 @@ def _stored(app, message_id):
     with app.app_context():
         message = db.session.get(Message, message_id)
         return message.html, message.previews_pending
+
+
+def _pending_message(app, author, source):
+    """A message stored directly, pending, with no task of its own racing the test."""
+    with app.app_context():
+        message = Message(
+            user=db.session.get(User, author.id), source=source, html='x', previews_pending=True
+        )
+        db.session.add(message)
+        db.session.commit()
+        return message.id
+
+
+def _previewed(app, client, author, source):
+    """Post ``source`` and wait for its previews; the stored HTML."""
+    message = _post(client, author, source)
+    wait_for(lambda: _stored(app, message['id'])[1] is False, 'the preview task to finish')
+    return message['id'], _stored(app, message['id'])[0]
+
+
+def _preview_texts(html):
+    """The (title, description) pairs of the preview blocks in ``html``, unescaped."""
+    blocks = re.findall(r'<blockquote><p><a [^>]*>(.*?)</a></p><p>(.*?)</p></blockquote>', html, re.S)
+    return [(unescape(title), unescape(description)) for title, description in blocks]
+
+
+def _requests_when_run_again(app, message_id, page):
+    """How many requests ``page`` receives from the periodic duty and a task run again."""
+    requests_so_far = len(page.requests)
+    with app.app_context():
+        # Old enough for the periodic duty to queue it again, were it still pending.
+        db.session.get(Message, message_id).updated_at = 1
+        db.session.commit()
+    app.extensions['flack.background'].run_periodic_once()
+    with app.app_context():
+        previews.add_previews(message_id)  # as a task redelivered after a crash would
+    return len(page.requests) - requests_so_far
 
 
 @pytest.fixture
@@ -165,3 +207,167 @@ def test_a_page_that_will_never_answer_is_not_retried(private_allowed, serve):
         previews.add_previews(message.id, give_up_on_transient_errors=False)
 
         assert db.session.get(Message, message.id).previews_pending is False
+
+
+# Previews are bounded and finite
+
+
+def test_a_title_holding_a_nul_is_stored_without_it_and_fetched_once(private_allowed, serve):
+    app, client, susan = private_allowed
+    page = serve()
+    # PostgreSQL refuses a NUL in text: once, that made the task fail and be queued again for ever.
+    page.routes['/nul'] = html_page(
+        '<title>Break\x00ing news</title><meta name="description" content="All\x00 \x07of it">'
+    )
+
+    message_id, html = _previewed(app, client, susan, page.url('/nul'))
+
+    assert _preview_texts(html) == [('Breaking news', 'All of it')]
+    assert len(page.requests) == 1
+    assert _requests_when_run_again(app, message_id, page) == 0
+
+
+def test_a_page_spelling_lone_surrogates_is_stored_without_them(private_allowed, serve):
+    app, client, susan = private_allowed
+    page = serve()
+    # Half a surrogate pair (UTF-7 can spell one) cannot be encoded for any database.
+    page.routes['/utf7'] = Route(
+        headers={'Content-Type': 'text/html; charset=utf-7'},
+        body=b'<title>Half+2AA- a pair</title><meta name="description" content="and+3AA- the other">',
+    )
+
+    message_id, html = _previewed(app, client, susan, page.url('/utf7'))
+
+    assert _preview_texts(html) == [('Half a pair', 'and the other')]
+    assert _requests_when_run_again(app, message_id, page) == 0
+
+
+def test_a_megabyte_of_title_or_description_is_stored_cut(private_allowed, serve):
+    app, client, susan = private_allowed
+    page = serve()
+    page.routes['/title'] = html_page(f'<title>{"Long title " * 100_000}</title>')
+    page.routes['/description'] = html_page(f'<meta name="description" content="{"d" * 999_000}">')
+    source = f'{page.url("/title")} {page.url("/description")}'
+
+    message_id, html = _previewed(app, client, susan, source)
+
+    (title, _), (_, description) = _preview_texts(html)
+    assert len(title) <= TITLE_MAX_LENGTH and title.endswith(ELLIPSIS)
+    assert ('Long title ' * 100).startswith(title[:-1])
+    assert description == 'd' * (DESCRIPTION_MAX_LENGTH - 1) + ELLIPSIS
+    assert len(html) < 2_000  # a few hundred characters a preview, not a megabyte
+    assert sorted(request.path for request in page.requests) == ['/description', '/title']
+    assert _requests_when_run_again(app, message_id, page) == 0
+
+
+def test_markup_in_a_title_and_description_is_stored_escaped_and_cut(private_allowed, serve):
+    app, client, susan = private_allowed
+    page = serve()
+    title_markup = '<script>alert(1)</script><b>bold</b>'
+    description_markup = '<img src=x onerror=alert(2)><a href="javascript:alert(3)">link</a>'
+    page.routes['/markup'] = html_page(
+        f'<title>{escape(title_markup) * 1000}</title>'
+        f'<meta name="description" content="{escape(description_markup, quote=True) * 1000}">'
+    )
+
+    message_id, html = _previewed(app, client, susan, page.url('/markup'))
+
+    title = (title_markup * 10)[: TITLE_MAX_LENGTH - 1] + ELLIPSIS
+    description = (description_markup * 10)[: DESCRIPTION_MAX_LENGTH - 1] + ELLIPSIS
+    # Cut as text, then escaped whole: no tag and no broken character reference.
+    assert f'>{escape(title)}</a></p><p>{escape(description)}</p></blockquote>' in html
+    assert not [live for live in ('<script', '<img', '<b>', 'href="javascript') if live in html]
+    assert len(page.requests) == 1
+    assert _requests_when_run_again(app, message_id, page) == 0
+
+
+def test_previews_that_cannot_be_stored_leave_the_message_as_it_was_and_done(
+    private_allowed, serve, monkeypatch
+):
+    app, client, susan = private_allowed
+    page = serve()
+    page.routes['/utf7'] = Route(
+        headers={'Content-Type': 'text/html; charset=utf-7'}, body=b'<title>Half+2AA- a pair</title>'
+    )
+    # As if a character the database refuses got past the cleaning.
+    monkeypatch.setattr(fetch, '_UNSTORABLE_CHARACTERS', re.compile('(?!)'))
+    message_id = _pending_message(app, susan, page.url('/utf7'))
+
+    with app.app_context():
+        previews.add_previews(message_id)
+
+    assert _stored(app, message_id) == ('x', False)
+    assert len(page.requests) == 1
+    assert _requests_when_run_again(app, message_id, page) == 0
+
+
+def test_a_page_that_keeps_failing_in_a_way_that_may_pass_is_fetched_a_bounded_number_of_times(
+    private_allowed, serve
+):
+    app, client, susan = private_allowed
+    page = serve()
+    page.routes['/busy'] = Route(status=503)
+    message_id = _pending_message(app, susan, page.url('/busy'))
+
+    not_ready = 0
+    with app.app_context():
+        for _run in range(2 * previews.MOST_PREVIEW_ATTEMPTS):  # Celery's retries, the clock's requeues
+            try:
+                previews.add_previews(message_id, give_up_on_transient_errors=False)
+            except previews.PreviewsNotReady:
+                not_ready += 1
+
+    # The last attempt gives up and marks the message done.
+    assert not_ready == previews.MOST_PREVIEW_ATTEMPTS - 1
+    assert len(page.requests) == previews.MOST_PREVIEW_ATTEMPTS
+    assert _stored(app, message_id) == ('x', False)
+
+
+def test_a_message_whose_attempts_all_died_is_marked_done_without_fetching(private_allowed, serve):
+    app, client, susan = private_allowed
+    page = serve()
+    page.routes['/'] = HOSTILE_PAGE
+    message_id = _pending_message(app, susan, page.url('/'))
+    with app.app_context():
+        # As if every run had been cut off while fetching (a crash, an outage).
+        db.session.get(Message, message_id).preview_attempts = previews.MOST_PREVIEW_ATTEMPTS
+        db.session.commit()
+
+        previews.add_previews(message_id)
+
+    assert _stored(app, message_id) == ('x', False)
+    assert page.requests == []
+
+
+def test_an_edited_message_has_its_links_fetched_anew(private_allowed, serve):
+    app, client, susan = private_allowed
+    page = serve()
+    page.routes['/busy'] = Route(status=503)
+    page.routes['/news'] = HOSTILE_PAGE
+    message_id = _pending_message(app, susan, page.url('/busy'))
+    with app.app_context():
+        for _run in range(previews.MOST_PREVIEW_ATTEMPTS):
+            try:
+                previews.add_previews(message_id, give_up_on_transient_errors=False)
+            except previews.PreviewsNotReady:
+                pass
+
+    response = client.put(
+        f'/api/messages/{message_id}', json={'source': page.url('/news')}, headers=susan.headers
+    )
+    assert response.status_code == 204
+
+    html = wait_for(lambda: (stored := _stored(app, message_id))[1] is False and stored[0], 'the preview')
+    assert _preview_texts(html)[0][1] == '<img src=x onerror=alert(2)> today'
+
+
+def test_at_most_a_few_links_of_a_message_are_fetched(private_allowed, serve):
+    app, client, susan = private_allowed
+    page = serve()
+    paths = [f'/{number}' for number in range(MOST_PREVIEWS + 2)]
+    for path in paths:
+        page.routes[path] = HOSTILE_PAGE
+
+    _previewed(app, client, susan, ' '.join(page.url(path) for path in paths))
+
+    assert sorted(request.path for request in page.requests) == paths[:MOST_PREVIEWS]

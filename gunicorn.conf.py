@@ -115,8 +115,13 @@ logconfig_dict = {
         'py.warnings': {'handlers': ['stdout'], 'propagate': False},
     },
 }
+# Every value of the access line comes from the client or answers it: the
+# logger writes each as one value (flack.gunicorn_logging), so that a
+# %0d%0a in the path or a header with spaces cannot add lines or pairs; the
+# path is always in quotes, path="/api/users".
+logger_class = 'flack.gunicorn_logging.Logger'
 access_log_format = (
-    'event=request method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s '
+    'event=request method=%(m)s path=%(U)s status=%(s)s bytes=%(B)s '
     'duration_ms=%(M)s request_id=%({x-request-id}i)s'
 )
 
@@ -135,6 +140,13 @@ def post_worker_init(worker):
         close_client_connections()
 
     signal.signal(signal.SIGTERM, handle_exit)
+    # A request gunicorn refuses before the application sees it (a malformed
+    # line or header, too many headers) is answered in the API's JSON error
+    # shape, not gunicorn's HTML page. Imported here, in the worker, once the
+    # application is loaded: flack.gunicorn_errors imports Flask.
+    from flack.gunicorn_errors import answer_in_json
+
+    worker.handle_error = answer_in_json(worker.handle_error)
     # Every collection pauses all connected clients at once. What the app
     # loaded lives as long as the process, so it is kept out of the scans;
     # and a request allocates thousands of objects (the ORM, the schemas),

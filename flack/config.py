@@ -4,8 +4,10 @@ Nothing else in Flack reads ``os.environ``: the rest of the code asks the
 Flask config. Every variable read here is documented in ``.env.example``.
 """
 
+import math
 import os
 import secrets
+import string
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +28,23 @@ RATE_LIMITS = {
     'RATELIMIT_POSTS_PER_USER': '60 per minute',
     'SOCKETIO_EVENTS_PER_CONNECTION': '20 per second',
 }
+
+# A production SECRET_KEY holds at least 32 bytes of entropy: what
+# secrets.token_hex(32) prints (.env.example, README) and Heroku's "secret"
+# generator (app.json) makes, 64 hexadecimal digits.
+SECRET_KEY_MIN_BITS = 256
+# The alphabets a generated key is drawn from, smallest first; a key is
+# counted as drawn from the first that holds all its characters.
+KEY_ALPHABETS = [
+    string.digits,
+    '0123456789abcdef',
+    '0123456789ABCDEF',
+    string.ascii_lowercase + string.digits,
+    string.ascii_uppercase + string.digits,
+    string.ascii_letters + string.digits + '-_',  # base64url: secrets.token_urlsafe
+    string.ascii_letters + string.digits + '+/=',  # base64
+    string.ascii_letters + string.digits + string.punctuation + ' ',  # printable ASCII
+]
 
 
 class ConfigError(ValueError):
@@ -138,9 +157,34 @@ def _database_url(environ):
     return url
 
 
+def secret_key_bits(key):
+    """An estimate of the entropy of ``key``, in bits: its length times the
+    bits of one character of the smallest alphabet that holds it (4 for
+    hexadecimal digits, 6 for base64, 6.6 for printable ASCII).
+
+    That is what a key drawn at random from that alphabet holds. A key that
+    keeps repeating a few characters was not: one that shows fewer different
+    characters than a quarter of its length (or of its alphabet, if that is
+    smaller) counts as none.
+    """
+    characters = set(key)
+    size = next(
+        (len(alphabet) for alphabet in KEY_ALPHABETS if characters <= set(alphabet)), len(KEY_ALPHABETS[-1])
+    )
+    if len(characters) < min(len(key), size) / 4:
+        return 0
+    return len(key) * math.log2(size)
+
+
 def _secret_key(environ, environment, instance_path):
     key = environ.get('SECRET_KEY')
     if key:
+        if environment == 'production' and secret_key_bits(key) < SECRET_KEY_MIN_BITS:
+            # The key itself is never printed.
+            raise ConfigError(
+                'SECRET_KEY is too weak for production: it needs at least 32 bytes of entropy, '
+                'such as 64 hexadecimal digits from python -c "import secrets; print(secrets.token_hex(32))"'
+            )
         return key
     if environment == 'production':
         raise ConfigError('SECRET_KEY must be set in production (FLACK_ENV=production)')

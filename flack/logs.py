@@ -1,34 +1,101 @@
-"""Logs: stdout, one line per event, ``key=value`` pairs a log drain can parse."""
+"""Logs: stdout, one line per event, ``key=value`` pairs a log drain can parse.
+
+A client can put almost anything in what gets logged (a path, a header, an
+address taken from ``X-Forwarded-For``): every value is written as one token,
+so that none can end the line, add a pair, or hide as a terminal escape.
+"""
 
 import io
 import json
 import logging
 import re
 import sys
+from collections.abc import Mapping
 
-# A message already written as pairs (event=... key="...") is kept as it is.
-_PAIRS = re.compile(r'^\w+=("[^"]*"|\S*)( \w+=("[^"]*"|\S*))*$')
+# Characters no log line holds as they are: C0 and C1 controls (newlines,
+# terminal escapes), the Unicode line and paragraph separators (line breaks
+# to many readers), the bidirectional and invisible format characters (which
+# make a line read differently from what it holds), and lone surrogates
+# (which cannot be written as UTF-8).
+_CONTROL = r'\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff'
+_NEEDS_QUOTES = re.compile(rf'[\s"=\\{_CONTROL}]')
+_ESCAPED = re.compile(f'[{_CONTROL}]')
+# One value: bare (what quote() leaves bare) or a JSON string with every
+# control character escaped.
+_VALUE = rf'(?:"(?:[^"\\{_CONTROL}]|\\[^{_CONTROL}])*"|[^\s"=\\{_CONTROL}]*)'
+# A message written as pairs (event=... key="...") is kept as it is.
+_PAIRS = re.compile(rf'\w+={_VALUE}(?: \w+={_VALUE})*')
 
 
-def quote(value):
-    """``value`` as one token: escaped and quoted when it holds spaces, quotes or newlines."""
+class Token(str):
+    """Text ``quote`` made: one value of a log line, not to be quoted again."""
+
+
+def quote(value, always=False):
+    """``value`` as one token: quoted and escaped when it holds spaces, quotes,
+    ``=``, backslashes or control characters, or ``always``."""
     text = str(value)
-    if text and not re.search(r'[\s"=\\]', text):
-        return text
-    # JSON string syntax: quotes and backslashes escaped, newlines as \n.
-    return json.dumps(text, ensure_ascii=False)
+    if text and not always and not _NEEDS_QUOTES.search(text):
+        return Token(text)
+    # JSON string syntax: quotes and backslashes escaped, C0 controls (CR, LF)
+    # as \r, \n or \u00XX; then the other control characters as \uXXXX.
+    escaped = json.dumps(text, ensure_ascii=False)
+    return Token(_ESCAPED.sub(lambda match: f'\\u{ord(match.group()):04x}', escaped))
+
+
+def value_token(value):
+    """``value`` as a pairs message holds it: numbers as they are (for ``%d``
+    and ``%.1f``), anything else quoted."""
+    if isinstance(value, Token) or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    return quote(value)
+
+
+class _Tokens(Mapping):
+    """A mapping's values as tokens, for messages with named fields (gunicorn's access line)."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __getitem__(self, key):
+        return value_token(self.values[key])
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self):
+        return len(self.values)
+
+
+def _pairs_message(record):
+    """The record's message as ``key=value`` pairs, or None if it is none.
+
+    The arguments are quoted before they go into the message: a client's
+    text (``1.2.3.4 level=ERROR``, say, as an address from X-Forwarded-For)
+    stays one value instead of adding pairs.
+    """
+    if isinstance(record.msg, str) and record.args:
+        args = record.args
+        tokens = _Tokens(args) if isinstance(args, Mapping) else tuple(value_token(arg) for arg in args)
+        try:
+            message = record.msg % tokens
+        except (TypeError, ValueError, KeyError):
+            return None
+    else:
+        message = record.getMessage()
+    return message if _PAIRS.fullmatch(message) else None
 
 
 class KeyValueFormatter(logging.Formatter):
     """``time=... level=... logger=...`` then the message's own pairs, or ``msg="..."``."""
 
     def format(self, record):
-        message = record.getMessage()
+        message = _pairs_message(record)
         fields = [
             f'time={self.formatTime(record, "%Y-%m-%dT%H:%M:%S")}',
             f'level={record.levelname}',
             f'logger={record.name}',
-            message if _PAIRS.match(message) else f'msg={quote(message)}',
+            message if message is not None else f'msg={quote(record.getMessage())}',
         ]
         if record.exc_info:
             # A traceback stays on the event's one line, its newlines escaped.

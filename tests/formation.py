@@ -1,6 +1,7 @@
 """Flack in its scaled mode: the Procfile's processes on a real PostgreSQL and Redis."""
 
 import os
+import secrets
 import signal
 import subprocess
 
@@ -20,7 +21,7 @@ class Formation:
         self.environ = child_environ(
             {
                 'FLACK_ENV': 'production',
-                'SECRET_KEY': 'formation-secret',
+                'SECRET_KEY': secrets.token_hex(32),  # as strong as production asks
                 'DATABASE_URL': database_url,
                 'REDIS_URL': redis_url,
                 'LINK_PREVIEWS_ALLOW_PRIVATE': '1',

@@ -1,6 +1,7 @@
 """Settings from the environment, checked at start-up."""
 
 import re
+import secrets
 
 import pytest
 
@@ -14,9 +15,12 @@ from flack.config import (
 
 from .live import ROOT, flack_settings
 
+# What the README says to generate for production.
+KEY = secrets.token_hex(32)
+
 
 def test_defaults_are_the_embedded_mode_on_sqlite(tmp_path):
-    settings = load_settings(tmp_path, {'SECRET_KEY': 'k'})
+    settings = load_settings(tmp_path, {'SECRET_KEY': KEY})
 
     assert settings['FLACK_ENV'] == 'production'
     assert settings['SQLALCHEMY_DATABASE_URI'] == f'sqlite:///{tmp_path / "flack.sqlite"}'
@@ -33,6 +37,49 @@ def test_production_requires_a_secret_key(tmp_path):
         load_settings(tmp_path, {})
 
 
+@pytest.mark.parametrize(
+    'key',
+    [
+        'x',
+        'live-test-secret',
+        'correct horse battery staple',
+        'a' * 100,
+        'abababababababababababababababababababababababababababababababababab',
+        secrets.token_hex(16),  # 16 bytes
+        secrets.token_hex(32)[:60],
+    ],
+)
+def test_production_refuses_a_secret_key_with_less_than_32_bytes_of_entropy(tmp_path, key):
+    with pytest.raises(ConfigError, match='SECRET_KEY') as refused:
+        load_settings(tmp_path, {'SECRET_KEY': key})
+    with pytest.raises(ConfigError) as another:
+        load_settings(tmp_path, {'SECRET_KEY': 'another weak key'})
+
+    assert str(refused.value) == str(another.value)  # the key itself is never printed
+
+
+@pytest.mark.parametrize(
+    'make_key',
+    [
+        lambda: secrets.token_hex(32),
+        lambda: secrets.token_hex(32).upper(),
+        lambda: secrets.token_urlsafe(32),
+        lambda: secrets.token_urlsafe(48),
+        lambda: ''.join(secrets.choice('abcdefghijklmnopqrstuvwxyz0123456789') for _ in range(50)),
+    ],
+    ids=['token_hex(32)', 'hex, upper case', 'token_urlsafe(32)', 'token_urlsafe(48)', '50 of [a-z0-9]'],
+)
+def test_production_accepts_generated_secret_keys(tmp_path, make_key):
+    for _ in range(200):  # generated keys vary: each one must pass
+        key = make_key()
+        assert load_settings(tmp_path, {'SECRET_KEY': key})['SECRET_KEY'] == key
+
+
+@pytest.mark.parametrize('environment', ['development', 'testing'])
+def test_a_short_secret_key_is_accepted_outside_production(tmp_path, environment):
+    assert load_settings(tmp_path, {'FLACK_ENV': environment, 'SECRET_KEY': 'x'})['SECRET_KEY'] == 'x'
+
+
 def test_development_keeps_a_generated_secret_key_across_restarts(tmp_path):
     first = load_settings(tmp_path, {'FLACK_ENV': 'development'})['SECRET_KEY']
     second = load_settings(tmp_path, {'FLACK_ENV': 'development'})['SECRET_KEY']
@@ -42,7 +89,7 @@ def test_development_keeps_a_generated_secret_key_across_restarts(tmp_path):
 
 @pytest.mark.parametrize('scheme', ['postgres', 'postgresql'])
 def test_a_postgres_url_is_rewritten_for_sqlalchemy_and_psycopg2(tmp_path, scheme):
-    settings = load_settings(tmp_path, {'SECRET_KEY': 'k', 'DATABASE_URL': f'{scheme}://u:p@db/flack'})
+    settings = load_settings(tmp_path, {'SECRET_KEY': KEY, 'DATABASE_URL': f'{scheme}://u:p@db/flack'})
 
     assert settings['SQLALCHEMY_DATABASE_URI'] == 'postgresql+psycopg2://u:p@db/flack'
 
@@ -66,7 +113,7 @@ def test_a_postgres_url_is_rewritten_for_sqlalchemy_and_psycopg2(tmp_path, schem
 )
 def test_a_malformed_setting_is_an_error_naming_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
-        load_settings(tmp_path, {'SECRET_KEY': 'k', name: value})
+        load_settings(tmp_path, {'SECRET_KEY': KEY, name: value})
 
 
 def test_one_web_worker_unless_redis_and_websocket_only():
@@ -94,7 +141,7 @@ def test_every_variable_the_code_reads_is_documented_in_env_example():
 def test_an_empty_setting_is_the_same_as_an_unset_one(tmp_path, name):
     # What a .env line NAME= or a blank config var gives. In development, so
     # that an unset SECRET_KEY is no error either.
-    environ = {'FLACK_ENV': 'development', 'SECRET_KEY': 'k'}
+    environ = {'FLACK_ENV': 'development', 'SECRET_KEY': KEY}
     unset = {key: value for key, value in environ.items() if key != name}
     empty = {**environ, name: ''}
 
@@ -120,14 +167,14 @@ def test_gunicorn_starts_without_the_empty_settings_it_reads_itself():
 
 
 def test_redis_max_connections_defaults_to_two_and_must_be_positive(tmp_path):
-    assert load_settings(tmp_path, {'SECRET_KEY': 'k'})['REDIS_MAX_CONNECTIONS'] == 2
+    assert load_settings(tmp_path, {'SECRET_KEY': KEY})['REDIS_MAX_CONNECTIONS'] == 2
     assert (
-        load_settings(tmp_path, {'SECRET_KEY': 'k', 'REDIS_MAX_CONNECTIONS': ''})['REDIS_MAX_CONNECTIONS']
+        load_settings(tmp_path, {'SECRET_KEY': KEY, 'REDIS_MAX_CONNECTIONS': ''})['REDIS_MAX_CONNECTIONS']
         == 2
     )
     assert (
-        load_settings(tmp_path, {'SECRET_KEY': 'k', 'REDIS_MAX_CONNECTIONS': '4'})['REDIS_MAX_CONNECTIONS']
+        load_settings(tmp_path, {'SECRET_KEY': KEY, 'REDIS_MAX_CONNECTIONS': '4'})['REDIS_MAX_CONNECTIONS']
         == 4
     )
     with pytest.raises(ConfigError, match='REDIS_MAX_CONNECTIONS'):
-        load_settings(tmp_path, {'SECRET_KEY': 'k', 'REDIS_MAX_CONNECTIONS': '0'})
+        load_settings(tmp_path, {'SECRET_KEY': KEY, 'REDIS_MAX_CONNECTIONS': '0'})

@@ -3,17 +3,21 @@ process while hundreds of websocket clients come and go, some of them
 abruptly; the worker and the clock from start to stop."""
 
 import json
+import logging
 import re
+import secrets
 import socket
 import struct
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-import websocket
+
+from flack import logs
 
 from .formation import Formation
-from .live import LiveFlack, wait_for
+from .live import LiveFlack, raw_socketio, wait_for
 from .services import PostgresDatabase, RedisServer
 
 CLIENTS = 500
@@ -75,10 +79,7 @@ def connect_and_drop(url, how):
     """One Socket.IO connection over a bare websocket, dropped in one of the
     ways real clients drop: a close frame, a TCP close with no close frame,
     a reset, or a Socket.IO disconnect first."""
-    ws = websocket.create_connection(f'{url}/socket.io/?EIO=4&transport=websocket', timeout=10)
-    assert ws.recv().startswith('0{')  # Engine.IO open
-    ws.send('40')  # Socket.IO connect to the default namespace
-    assert ws.recv().startswith('40{')
+    ws = raw_socketio(url, timeout=10)
     if how == 'close frame':
         ws.close()
     elif how == 'socket.io disconnect':
@@ -101,9 +102,8 @@ def test_each_line_is_one_event_while_websocket_clients_come_and_go(tmp_path, as
     ways = ['close frame', 'tcp close', 'reset', 'socket.io disconnect']
     live = LiveFlack(tmp_path, ASYNC_MODE=async_mode, LOG_LEVEL=log_level)
     with live:
-        url = live.url.replace('http', 'ws', 1)
         with ThreadPoolExecutor(max_workers=25) as pool:
-            list(pool.map(lambda n: connect_and_drop(url, ways[n % len(ways)]), range(CLIENTS)))
+            list(pool.map(lambda n: connect_and_drop(live.url, ways[n % len(ways)]), range(CLIENTS)))
         # The server has seen every client go once no connection is left.
         wait_for(lambda: no_connections_left(live), 'the server to drop every connection')
     # Stopped (SIGTERM): the shutdown lines are in the log too.
@@ -200,3 +200,80 @@ def test_a_tick_the_clock_cannot_send_is_one_warning_line_and_the_next_tick_send
     assert failed[0]['level'] == 'WARNING'
     assert failed[0]['task'] in ('sweep-presence', 'retry-pending-previews')
     assert 'connecting' in failed[0]['detail']  # the reason, from the broker's client
+
+
+def test_a_crlf_in_the_path_or_a_header_cannot_forge_an_access_log_line(tmp_path):
+    forged = '/nope\r\ntime=2024-01-01T00:00:00 level=ERROR logger=gunicorn.error event=forged'
+    odd = '/odd "quoted" back\\slash \x1b[31mred'
+    request_id = 'abc level=ERROR event=forged'
+    with LiveFlack(tmp_path, SECRET_KEY=secrets.token_hex(32)) as live:
+        for path, headers in [(forged, {}), (odd, {}), ('/plain', {'X-Request-ID': request_id})]:
+            answer = requests.get(
+                live.url + urllib.parse.quote(path, safe='/=:'), headers=headers, timeout=10
+            )
+            assert answer.status_code == 404
+    lines = live.log.read_text().splitlines()
+
+    events, unreadable = [], []
+    for line in lines:
+        try:
+            events.append(parse_event(line))
+        except ValueError as error:
+            unreadable.append(f'{error}: {line!r}')
+    assert not unreadable, '\n'.join(unreadable)
+    assert not [event for event in events if event.get('event') == 'forged']
+    access = {event['path']: event for event in events if event.get('event') == 'request'}
+    assert access[forged]['status'] == access[odd]['status'] == '404'
+    assert access['/plain']['request_id'] == request_id
+
+
+def formatted(level, message, *args):
+    """The log line of a record of Flack's, as the web process writes it."""
+    record = logging.LogRecord('flack', level, __file__, 1, message, args, None)
+    return logs.KeyValueFormatter().format(record)
+
+
+@pytest.mark.parametrize(
+    'value',
+    [
+        '203.0.113.9 level=ERROR event=forged',
+        '203.0.113.9\nlevel=ERROR event=forged',
+        '203.0.113.9\rlevel=ERROR',
+        '"203.0.113.9" event=forged',
+        'x=\\"',
+    ],
+)
+def test_a_value_logged_in_an_event_stays_one_value(value):
+    line = formatted(logging.WARNING, 'event=cut_off address=%s packets=%s', value, 3)
+
+    assert '\n' not in line and '\r' not in line
+    pairs = parse_event(line)
+    assert pairs['event'] == 'cut_off'
+    assert pairs['address'] == value
+    assert pairs['packets'] == '3'
+    assert pairs['level'] == 'WARNING'
+
+
+def test_a_value_already_quoted_is_not_quoted_twice():
+    line = formatted(logging.INFO, 'event=x detail=%s', logs.quote('two words'))
+
+    assert parse_event(line)['detail'] == 'two words'
+
+
+# Characters that end a line, move a terminal's cursor, reverse the text
+# around them, or cannot be written as UTF-8.
+CONTROL = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]')
+
+
+@pytest.mark.parametrize(
+    'value',
+    ['\x1b[31mred', 'a\x00b', 'a\x7fb', 'a\x85b', 'a\u2028b', 'a\u2029b', 'evil\u202etxt.exe', '\udcff'],
+)
+def test_control_characters_are_escaped(value):
+    token = logs.quote(value)
+
+    assert not CONTROL.search(token)
+    assert json.loads(token) == value
+    line = formatted(logging.INFO, f'event=x raw={value}')
+    assert not CONTROL.search(line)
+    assert parse_event(line)['msg'] == f'event=x raw={value}'

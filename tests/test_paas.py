@@ -5,6 +5,7 @@ made from .env.example: test_platform_tools.py)."""
 import copy
 import json
 import re
+import secrets
 import subprocess
 import sys
 
@@ -23,6 +24,8 @@ from .test_scaled import Api
 
 # Set by the platform or an add-on, not by app.json's env.
 PROVIDED_BY_PLATFORM = {'PORT', 'DATABASE_URL', 'REDIS_URL'}
+# A SECRET_KEY as strong as production asks (flack.config).
+STRONG_KEY = secrets.token_hex(32)
 
 
 def _app_json():
@@ -148,7 +151,7 @@ SET_BY_THE_BUILDPACK = {'WEB_CONCURRENCY'}
 
 def _changes_a_setting(name, value):
     """Whether ``name=value`` gives other settings than leaving ``name`` unset."""
-    base = {'FLACK_ENV': 'production', 'SECRET_KEY': 'k'}
+    base = {'FLACK_ENV': 'production', 'SECRET_KEY': STRONG_KEY}
     changed = {**base, name: value}
     return load_settings('instance', changed) != load_settings('instance', base) or load_web_server_settings(
         changed
@@ -224,10 +227,10 @@ def test_readme_configuration_table_lists_every_setting():
     ('environ', 'named'),
     [
         ({}, 'SECRET_KEY'),
-        ({'SECRET_KEY': 'k', 'PORT': 'eighty'}, 'PORT'),
-        ({'SECRET_KEY': 'k', 'DATABASE_URL': 'nonsense'}, 'DATABASE_URL'),
-        ({'SECRET_KEY': 'k', 'REDIS_URL': 'http://cache:6379'}, 'REDIS_URL'),
-        ({'SECRET_KEY': 'k', 'PRESENCE_TIMEOUT': '1.5'}, 'PRESENCE_TIMEOUT'),
+        ({'SECRET_KEY': STRONG_KEY, 'PORT': 'eighty'}, 'PORT'),
+        ({'SECRET_KEY': STRONG_KEY, 'DATABASE_URL': 'nonsense'}, 'DATABASE_URL'),
+        ({'SECRET_KEY': STRONG_KEY, 'REDIS_URL': 'http://cache:6379'}, 'REDIS_URL'),
+        ({'SECRET_KEY': STRONG_KEY, 'PRESENCE_TIMEOUT': '1.5'}, 'PRESENCE_TIMEOUT'),
     ],
 )
 @pytest.mark.parametrize('process_type', ['web', 'worker', 'release'])
@@ -300,7 +303,7 @@ def test_the_release_step_twice_on_an_empty_postgresql_makes_the_models_schema(t
 def test_manage_config_prints_the_settings_with_secrets_masked():
     environ = child_environ(
         {
-            'SECRET_KEY': 'the-secret-key-itself',
+            'SECRET_KEY': STRONG_KEY,
             'DATABASE_URL': 'postgres://flack:db-password@db.example:5432/flack',
             'REDIS_URL': 'rediss://:redis-password@redis.example:6380',
         }
@@ -318,5 +321,5 @@ def test_manage_config_prints_the_settings_with_secrets_masked():
     assert 'SECRET_KEY=********' in done.stdout
     assert 'SQLALCHEMY_DATABASE_URI=postgresql+psycopg2://flack:********@db.example:5432/flack' in done.stdout
     assert 'REDIS_URL=rediss://:********@redis.example:6380' in done.stdout
-    for secret in ('the-secret-key-itself', 'db-password', 'redis-password'):
+    for secret in (STRONG_KEY, 'db-password', 'redis-password'):
         assert secret not in done.stdout + done.stderr

@@ -13,6 +13,7 @@ on SIGTERM.
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -47,7 +48,7 @@ class DotEnv:
         self.text = (ROOT / '.env.example').read_text()
         filled = {
             # Quoted, as the .env.example header says, for the spaces and the #.
-            'SECRET_KEY': "'a key with spaces #and a hash'",
+            'SECRET_KEY': f"'{secrets.token_hex(32)} with spaces #and a hash'",
             'DATABASE_URL': f"'sqlite:///{self.database}'",
             'PORT': self.port,
         }

@@ -2,6 +2,7 @@
 on PostgreSQL and Redis, with python-socketio clients on every web process."""
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -177,7 +178,7 @@ def test_every_client_of_every_web_process_hears_every_change_exactly_once(
     page.routes['/page'] = PAGE
     settings = {
         'FLACK_ENV': 'production',
-        'SECRET_KEY': 'honcho-secret',
+        'SECRET_KEY': secrets.token_hex(32),
         'DATABASE_URL': database.url,
         'REDIS_URL': redis_server.url,
         'ASYNC_MODE': async_mode,

@@ -1,9 +1,15 @@
-"""Tokens and password hashes never leave the server, except a token to its owner."""
+"""Tokens and password hashes never leave the server, except a token to its
+owner; and the key they are derived with is strong enough in production."""
+
+import subprocess
+
+import pytest
 
 from flack.extensions import db
 from flack.models import User
 
 from .conftest import basic_auth
+from .live import ROOT, child_environ, procfile_commands
 
 
 def _everything_a_client_can_see(client, socket, susan, david):
@@ -55,3 +61,23 @@ def test_only_the_owner_gets_their_token_back_when_signing_in(client, susan):
     response = client.post('/api/tokens', headers=basic_auth('susan', susan.password))
 
     assert response.json == {'token': susan.token}
+
+
+@pytest.mark.parametrize('process_type', ['web', 'release'])
+def test_a_weak_secret_key_stops_a_production_process_with_one_line(tmp_path, process_type):
+    done = subprocess.run(
+        ['bash', '-c', procfile_commands()[process_type]],
+        cwd=ROOT,
+        env=child_environ(
+            {'SECRET_KEY': 'x', 'PORT': '5999', 'DATABASE_URL': f'sqlite:///{tmp_path / "flack.sqlite"}'}
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    lines = (done.stdout + done.stderr).splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith('level=ERROR event=config_error error=')
+    assert 'SECRET_KEY' in lines[0] and '32 bytes' in lines[0]

@@ -116,3 +116,13 @@ def test_a_token_lasts_the_configured_lifetime(app, client, susan):
 def test_passwords_are_stored_with_a_modern_hash(app, susan):
     with app.app_context():
         assert db.session.get(User, susan.id).password_hash.startswith(('scrypt:', 'pbkdf2:sha256'))
+
+
+def test_the_token_answer_is_never_stored_by_a_cache(client, accounts):
+    accounts.register('susan')
+
+    response = client.post('/api/tokens', headers=basic_auth('susan', 'correct horse'))
+
+    assert response.status_code == 200
+    assert 'no-store' in response.headers['Cache-Control']
+    assert response.headers['Pragma'] == 'no-cache'

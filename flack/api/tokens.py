@@ -7,6 +7,10 @@ from ..presence import mark_seen
 from ..schemas import TokenOut
 from . import bp
 
+# A token is a credential: no cache, shared or the browser's, may keep the
+# answer that carries it (RFC 6749, 5.1; Pragma for HTTP/1.0 caches).
+NO_STORE = {'Cache-Control': 'no-store', 'Pragma': 'no-cache'}
+
 
 @bp.post('/tokens')
 @bp.auth_required(basic_auth)
@@ -18,7 +22,7 @@ def new_token():
     token = issue_token(user)
     db.session.commit()
     mark_seen(user)
-    return {'token': token}
+    return {'token': token}, 200, NO_STORE
 
 
 @bp.delete('/tokens')

@@ -196,8 +196,10 @@ def _memory(soak):
     ``MEMORY_SPAN`` s more without being restarted: over less, the figures
     show a process still filling its caches, not whether it leaks. A web
     process's memory follows its websocket clients (some 0.3 MiB each), which
-    move to it when another is killed: it is compared with its first sample
-    after warm-up that served about as many connections as at the end.
+    move to it when another is killed, and CPython keeps what the most
+    clients took for reuse rather than give it back: a web process is
+    compared from the most connections it served after warm-up on, with its
+    first sample then that served about as many connections as at the end.
     """
     figures = {}
     for process in soak._running():
@@ -205,6 +207,8 @@ def _memory(soak):
         warm = soak.started[process.name] + MEMORY_WARMUP
         settled = [s for s in samples if s[0] >= warm]
         if settled and settled[-1][2] is not None:
+            peak = max(s[2] for s in settled)
+            settled = settled[[s[2] for s in settled].index(peak) :]
             clients = settled[-1][2]
             settled = [s for s in settled[:-1] if abs(s[2] - clients) <= max(10, 0.1 * clients)] + settled[
                 -1:

@@ -216,6 +216,10 @@ def load_settings(instance_path, environ=None):
         'WORKER_CONCURRENCY': _integer(environ, 'WORKER_CONCURRENCY', 1, minimum=1),
         'PORT': _integer(environ, 'PORT', 5000, minimum=1),
         'WEB_CONCURRENCY': _integer(environ, 'WEB_CONCURRENCY', 1, minimum=1),
+        # Proxies in front of the web process whose X-Forwarded-For and
+        # X-Forwarded-Proto are believed (flack.security): the platform's router
+        # is one; none when clients reach the process directly.
+        'TRUSTED_PROXY_HOPS': _integer(environ, 'TRUSTED_PROXY_HOPS', 0),
         'ASYNC_MODE': _choice(environ, 'ASYNC_MODE', 'eventlet', ASYNC_MODES),
         'SOCKETIO_TRANSPORTS': _transports(environ),
         'SOCKETIO_CORS_ORIGINS': [o.strip() for o in origins.split(',') if o.strip()],

@@ -1,4 +1,4 @@
-"""What every response says about itself, and how far the router is trusted."""
+"""What every response says about itself, and how many proxies in front of it are trusted."""
 
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,15 +23,23 @@ HEADERS = {
 
 
 def init_app(app):
-    """Trust the platform's router for one hop, add the security headers, keep redirects relative."""
+    """Trust ``TRUSTED_PROXY_HOPS`` proxies, add the security headers, keep redirects relative."""
     app.after_request(keep_redirect_relative)
     # Around the whole WSGI application rather than in an after_request:
     # Engine.IO (Flask-SocketIO's middleware) answers /socket.io before Flask
-    # sees the request. Inside ProxyFix, so that HSTS goes by the scheme the
-    # router saw.
-    # The router sets X-Forwarded-For and -Proto; anything a client adds in
-    # front of those is beyond the one hop trusted here.
-    app.wsgi_app = ProxyFix(SecurityHeaders(app.wsgi_app), x_for=1, x_proto=1)
+    # sees the request.
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)
+    hops = app.config['TRUSTED_PROXY_HOPS']
+    if hops:
+        # Each proxy appends to X-Forwarded-For the address it was reached
+        # from (the platform's router is one hop): the entry ``hops`` from the
+        # right becomes REMOTE_ADDR, which the rate limits and the logs read,
+        # and whatever a client wrote in front of it is not believed. Outside
+        # SecurityHeaders, so that HSTS goes by the scheme the router saw.
+        # With no hop trusted (clients reach the process directly) both
+        # headers are the client's own words and are ignored: the address is
+        # the connection's peer, the scheme the connection's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 class SecurityHeaders:

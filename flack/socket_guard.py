@@ -172,8 +172,9 @@ def over_budget(environ, rate):
 
 
 def client_address(environ):
-    """The client's address: ``flack.security``'s ProxyFix, which wraps the
-    Socket.IO endpoint too, has put there the one the router saw."""
+    """The client's address: the connection's peer, or, behind trusted
+    proxies, the one ``flack.security``'s ProxyFix (which wraps the Socket.IO
+    endpoint too) has put there from ``X-Forwarded-For``."""
     return environ.get('REMOTE_ADDR', '-')
 
 

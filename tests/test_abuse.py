@@ -38,7 +38,8 @@ MALFORMED = {
 @pytest.fixture(scope='module')
 def live(tmp_path_factory):
     # The default event budget (20 per second), rate limits on as in production.
-    with LiveFlack(tmp_path_factory.mktemp('abuse'), RATELIMIT_ENABLED=1) as live:
+    # Behind one proxy, as on the platform: the warning names the router's address.
+    with LiveFlack(tmp_path_factory.mktemp('abuse'), RATELIMIT_ENABLED=1, TRUSTED_PROXY_HOPS=1) as live:
         yield live
 
 

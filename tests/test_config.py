@@ -30,6 +30,8 @@ def test_defaults_are_the_embedded_mode_on_sqlite(tmp_path):
     assert settings['MAX_MESSAGE_LENGTH'] == 65536
     assert settings['LINK_PREVIEWS'] is True
     assert settings['LINK_PREVIEWS_ALLOW_PRIVATE'] is False
+    # Reached directly, no proxy is trusted: X-Forwarded-* are the client's own words.
+    assert settings['TRUSTED_PROXY_HOPS'] == 0
 
 
 def test_production_requires_a_secret_key(tmp_path):
@@ -109,6 +111,8 @@ def test_a_postgres_url_is_rewritten_for_sqlalchemy_and_psycopg2(tmp_path, schem
         ('LOG_LEVEL', 'loud'),
         ('REDIS_URL', 'http://localhost:6379'),
         ('DATABASE_POOL_SIZE', '0'),
+        ('TRUSTED_PROXY_HOPS', '-1'),
+        ('TRUSTED_PROXY_HOPS', 'router'),
     ],
 )
 def test_a_malformed_setting_is_an_error_naming_the_variable(tmp_path, name, value):

@@ -70,6 +70,45 @@ def test_sign_ins_per_nickname_and_per_address(limited_app):
     assert recovered.status_code == 200
 
 
+@pytest.fixture
+def sign_in_app(app_factory):
+    """Sign-in limits over a window no test outlasts: 5 per address, 3 failures per nickname and address."""
+    return app_factory(
+        RATELIMIT_ENABLED=1,
+        RATELIMIT_TOKENS_PER_ADDRESS='5 per hour',
+        RATELIMIT_TOKENS_PER_NICKNAME='3 per hour',
+    )
+
+
+def test_wrong_passwords_from_other_addresses_do_not_lock_the_user_out(sign_in_app):
+    client = sign_in_app.test_client()
+    Accounts(client).register('susan')
+    sign_in = lambda password, address: client.post(  # noqa: E731
+        '/api/tokens', headers=basic_auth('susan', password), environ_base={'REMOTE_ADDR': address}
+    )
+
+    # Ten guesses from rotating addresses, more than the nickname's limit (3).
+    for n in range(10):
+        assert sign_in('wrong password', f'198.51.100.{n}').status_code == 401
+    # Each guessing address is held once it reaches the limit...
+    for _ in range(2):
+        assert sign_in('wrong password', '198.51.100.0').status_code == 401
+    _assert_limited(sign_in('wrong password', '198.51.100.0'))
+    # ...while susan, from her own address, signs in.
+    signed_in = sign_in('correct horse', '203.0.113.5')
+    assert signed_in.status_code == 200 and signed_in.json['token']
+
+
+def test_only_failed_sign_ins_count_per_nickname(sign_in_app):
+    client = sign_in_app.test_client()
+    Accounts(client).register('susan')
+
+    for _ in range(3):
+        assert client.post('/api/tokens', headers=basic_auth('susan', 'correct horse')).status_code == 200
+    # Signing in spent none of the nickname's limit (3), only the address's (5: four used).
+    assert client.post('/api/tokens', headers=basic_auth('susan', 'wrong password')).status_code == 401
+
+
 def test_posts_per_user(limited_app):
     client = limited_app.test_client()
     susan = Accounts(client).new('susan')

@@ -108,7 +108,9 @@ def test_engineio_polling_answers_carry_the_security_headers(live):
     assert refused.status_code == 400
 
 
-def test_engineio_answers_get_hsts_when_the_router_saw_https(client):
+def test_engineio_answers_get_hsts_when_the_router_saw_https(app_factory):
+    client = app_factory(TRUSTED_PROXY_HOPS=1).test_client()  # behind the platform's router
+
     response = client.get('/socket.io/?EIO=4&transport=polling', headers={'X-Forwarded-Proto': 'https'})
 
     assert response.status_code == 200

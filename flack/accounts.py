@@ -38,6 +38,15 @@ def register(nickname, password):
     return user
 
 
+def find_changeable_account(user, account_id):
+    """The account ``account_id`` if it is ``user``'s own: a 404 if there is
+    none, a 403 if it is someone else's."""
+    account = db.get_or_404(User, account_id)
+    if account.id != user.id:
+        abort(403, message='You can only change your own account.')
+    return account
+
+
 def change(user, nickname=None, password=None):
     """Change the nickname and/or password; a new password signs the user out."""
     if nickname is not None:

@@ -13,10 +13,11 @@ import hmac
 import secrets
 
 from apiflask import HTTPBasicAuth, HTTPTokenAuth, abort
-from flask import current_app
+from flask import current_app, request
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
+from werkzeug.datastructures import Authorization
 
 from .extensions import db
 from .models import User, timestamp
@@ -33,8 +34,32 @@ LONGEST_TOKEN = 256
 # requests then find their caller without a query.
 _holders = VersionedCache('users', size=4096)
 
+
+class BearerTokenAuth(HTTPTokenAuth):
+    """Bearer tokens, where an Authorization header is either ``Bearer <token>`` or absent.
+
+    Flask-HTTPAuth reads a header it cannot parse (``Bearer`` with no token,
+    ``Basic !!!``) or of another scheme (``Token x``) as no credentials at
+    all: a route with an optional token would then answer as if the caller
+    were anonymous, and the client would never learn that what it sends does
+    not work. Here any such header is a 401, as an invalid token is.
+    """
+
+    def get_auth(self):
+        header = request.headers.get('Authorization')
+        if header is None:
+            return None
+        # RFC 9110: the scheme, case-insensitive, then spaces, then the token.
+        scheme, _, token = header.partition(' ')
+        token = token.strip()
+        if scheme.lower() != 'bearer' or not token:
+            abort(401, message='Send a token as "Authorization: Bearer <token>", or no Authorization header.')
+        # Taken as it is: Werkzeug would read a token holding "=" as parameters, and drop it.
+        return Authorization('bearer', token=token)
+
+
 basic_auth = HTTPBasicAuth(description='nickname:password, only to obtain a token')
-token_auth = HTTPTokenAuth(scheme='Bearer', description='A token from POST /api/tokens')
+token_auth = BearerTokenAuth(scheme='Bearer', description='A token from POST /api/tokens')
 
 
 def _hash(token):
@@ -122,15 +147,35 @@ def verify_password(nickname, password):
 
 @token_auth.verify_token
 def verify_token(token):
-    """Resolve the Bearer token; an absent token is anonymous, a bad one a 401.
+    """Resolve the Bearer token (only called with one); a bad one is a 401.
 
     Routes with an optional token still reject a token that does not work,
     so a client learns at once that it has to sign in again.
     """
-    if not token:
-        return None
     user = user_for_token(token)
     if user is None:
         abort(401, message='The token is not valid.')
     mark_seen(user)
     return user
+
+
+def authorize(find):
+    """Decorate a view that acts on one resource of its caller's: ``find(caller, id)``
+    returns it, or aborts with 404 (none) or 403 (someone else's); the view
+    receives it in place of the id.
+
+    Goes between ``auth_required`` and ``input``. APIFlask's ``input``
+    parses and validates the body before the view runs: checked in the
+    view, a request to change someone else's resource with a bad body would
+    be a 400 describing that body. Checked first, it learns nothing but the
+    403 (or 404).
+    """
+
+    def decorator(view):
+        @functools.wraps(view)
+        def authorized(id, **kwargs):
+            return view(find(token_auth.current_user, id), **kwargs)
+
+        return authorized
+
+    return decorator

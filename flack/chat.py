@@ -42,6 +42,15 @@ def post_message(user, source):
     return message
 
 
+def find_editable_message(user, message_id):
+    """The message ``message_id`` if ``user`` wrote it: a 404 if there is none,
+    a 403 if someone else wrote it."""
+    message = db.get_or_404(Message, message_id)
+    if message.user_id != user.id:
+        abort(403, message='You can only edit your own messages.')
+    return message
+
+
 def edit_message(message, source):
     """Replace the text of ``message``; its previews are fetched anew."""
     _rendered(message, source)

@@ -9,6 +9,7 @@ import logging
 from dotenv import load_dotenv
 
 from . import create_app
+from .body_limit import limit_chunked_bodies
 from .config import exit_on_config_error
 from .extensions import socketio
 from .logs import LogStream
@@ -16,6 +17,9 @@ from .logs import LogStream
 load_dotenv()
 app = exit_on_config_error(create_app)
 app.extensions['flack.background'].start_periodic()
+# gunicorn decodes chunked bodies, which Werkzeug alone would cut to
+# MAX_CONTENT_LENGTH without a word (flack.body_limit).
+limit_chunked_bodies(app)
 
 # What a library writes to a request's wsgi.errors, gunicorn copies as is to
 # stderr: eventlet's websocket writes "socket shutdown error: ..." there with

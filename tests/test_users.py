@@ -155,6 +155,20 @@ def test_an_invalid_token_on_an_open_endpoint_is_a_401_with_the_bearer_challenge
     assert response.json['error'] == 'authentication required'
 
 
+def test_basic_credentials_on_an_open_endpoint_are_a_401_not_anonymous(client, susan):
+    response = client.get('/api/users', headers=basic_auth('susan', susan.password))
+
+    assert response.status_code == 401
+    assert response.headers['WWW-Authenticate'] == 'Bearer realm="Authentication Required"'
+
+
+def test_the_bearer_scheme_may_be_written_in_any_case(client, susan):
+    for scheme in ('bearer', 'BEARER'):
+        response = client.get('/api/users', headers={'Authorization': f'{scheme} {susan.token}'})
+
+        assert response.status_code == 200, scheme
+
+
 def test_changing_your_nickname(client, susan):
     response = client.put(f'/api/users/{susan.id}', json={'nickname': 'suzy'}, headers=susan.headers)
 

@@ -2,11 +2,10 @@
 
 import functools
 
-from apiflask import abort
 from flask import current_app
 
 from .. import chat
-from ..auth import token_auth
+from ..auth import authorize, token_auth
 from ..extensions import db
 from ..models import Message
 from ..schemas import MessageList, MessageOut, MessageQuery, MessageSource
@@ -76,13 +75,11 @@ def get_message(id):
 
 @bp.put('/messages/<int:id>')
 @bp.auth_required(token_auth)
+@authorize(chat.find_editable_message)  # before the body is read: a 403 says nothing of it
 @bp.input(MessageSource, arg_name='fields')
 @bp.output({}, status_code=204)
 @bp.doc(responses={403: 'Not the author', 404: 'No such message', 413: 'Source too long'})
-def edit_message(id, fields):
+def edit_message(message, fields):
     """Edit one of your messages."""
-    message = db.get_or_404(Message, id)
-    if message.user_id != token_auth.current_user.id:
-        abort(403, message='You can only edit your own messages.')
     chat.edit_message(message, fields['source'])
     return ''

@@ -1,10 +1,9 @@
 """Users: register, list, read, change."""
 
-from apiflask import abort
 from sqlalchemy import select
 
 from .. import accounts
-from ..auth import token_auth
+from ..auth import authorize, token_auth
 from ..extensions import db
 from ..models import User
 from ..schemas import NewUser, UserChanges, UserList, UserOut, UserQuery
@@ -53,6 +52,7 @@ def get_user(id):
 
 @bp.put('/users/<int:id>')
 @bp.auth_required(token_auth)
+@authorize(accounts.find_changeable_account)  # before the body is read: a 403 says nothing of it
 @bp.input(UserChanges, arg_name='fields')
 @bp.output({}, status_code=204)
 @bp.doc(
@@ -63,10 +63,7 @@ def get_user(id):
         413: 'Body larger than the server accepts',
     }
 )
-def edit_user(id, fields):
+def edit_user(user, fields):
     """Change your nickname or password. A new password revokes your token."""
-    user = db.get_or_404(User, id)
-    if user != token_auth.current_user:
-        abort(403, message='You can only change your own account.')
     accounts.change(user, **fields)
     return ''

@@ -11,6 +11,8 @@ as ``{"error": ..., "message": ...}``, with the security headers.
 
 gunicorn.conf.py wraps the worker's method in ``post_worker_init``, once the
 application (and so Flask, which flack.security imports) is loaded.
+flack.serving's workers answer a connection over the per-address cap with
+``error_answer`` too.
 """
 
 import json
@@ -38,17 +40,18 @@ def answer_in_json(handle_error):
     return handle_error_in_json
 
 
-def error_answer(status):
-    """The whole HTTP answer for ``status`` (an ``HTTPStatus``), as bytes."""
-    body = json.dumps(
-        {'error': status.phrase.lower(), 'message': MESSAGES.get(status, f'{status.phrase}.')}
-    ).encode()
+def error_answer(status, message=None, headers=None):
+    """The whole HTTP answer for ``status`` (an ``HTTPStatus``), as bytes:
+    ``message`` (by default Flack's sentence for the status) and any extra
+    ``headers`` (a mapping)."""
+    message = message or MESSAGES.get(status, f'{status.phrase}.')
+    body = json.dumps({'error': status.phrase.lower(), 'message': message}).encode()
     lines = [
         f'HTTP/1.1 {status.value} {status.phrase}',
         'Connection: close',  # as gunicorn's: the connection is closed after
         'Content-Type: application/json',
         f'Content-Length: {len(body)}',
-        *(f'{name}: {value}' for name, value in HEADERS.items()),
+        *(f'{name}: {value}' for name, value in {**(headers or {}), **HEADERS}.items()),
     ]
     return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1') + body
 

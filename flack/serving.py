@@ -14,7 +14,8 @@ own with two changes:
   requests stays ``keepalive``. A request being answered (a long poll, a
   websocket) is not under this timer: Engine.IO's ping timeout bounds those.
 - a worker keeps at most ``MAX_CONNECTIONS_PER_ADDRESS`` connections open
-  from one peer address (0: no cap); one more is answered 503 and closed.
+  from one peer address (0: no cap); one more is answered 503 (JSON, as
+  flack.gunicorn_errors answers) and closed.
 - on SIGTERM, connections waiting for their next request, and websockets
   whose socket is already closed, are ended at once: gunicorn waits for
   every connection to end, and each of these would have held the worker
@@ -27,8 +28,10 @@ only the one ``ASYNC_MODE`` chose may be imported.
 """
 
 import errno
+import functools
 import logging
 import resource
+from http import HTTPStatus
 from types import SimpleNamespace
 
 from greenlet import getcurrent
@@ -47,9 +50,8 @@ RESERVED_FILES = 256
 IDLE_CONNECTIONS_CHECK = 0.2
 # When the hard limit is unlimited: Linux's default ceiling (fs.nr_open).
 NR_OPEN = 1_048_576
-REFUSAL = (
-    b'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 5\r\n\r\n'
-)
+REFUSAL_MESSAGE = 'Too many connections from your address; try again later.'
+REFUSAL_RETRY_AFTER = 5  # seconds
 
 
 def raise_open_files_limit():
@@ -70,6 +72,17 @@ def raise_open_files_limit():
 def worker_connections(open_files_limit):
     """Clients one worker may hold: what the open files limit leaves."""
     return max(open_files_limit - RESERVED_FILES, 64)
+
+
+@functools.cache
+def refusal():
+    """The answer to a connection over the per-address cap: a JSON 503, as gunicorn's own errors."""
+    # Imported in the worker, on first use: flack.gunicorn_errors imports
+    # Flask, which the master (gunicorn.conf.py imports this module) must not.
+    from .gunicorn_errors import error_answer
+
+    retry_after = {'Retry-After': str(REFUSAL_RETRY_AFTER)}
+    return error_answer(HTTPStatus.SERVICE_UNAVAILABLE, REFUSAL_MESSAGE, retry_after)
 
 
 class ConnectionLimits:
@@ -121,7 +134,7 @@ class ConnectionLimits:
                 self.per_address,
             )
         try:
-            client.send(REFUSAL)  # fits in an empty send buffer: never waits
+            client.send(refusal())  # fits in an empty send buffer: never waits
         except OSError:
             pass
         finally:

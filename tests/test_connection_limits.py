@@ -7,6 +7,7 @@ finished a request stays open for keep-alive. bench/idle.py measures the same
 at 10,000.
 """
 
+import json
 import re
 import time
 
@@ -81,7 +82,7 @@ def test_connections_over_the_per_address_cap_are_refused_with_503(tmp_path):
             [refused] = open_connections(server.port, 1, source='127.0.0.2')
             refused.setblocking(True)
             refused.settimeout(5)
-            answer = refused.recv(4096)
+            answer = _whole_response(refused)
             other_client = healthz_latency(server.port)
             close_all(held[:1])
             time.sleep(0.5)
@@ -94,7 +95,16 @@ def test_connections_over_the_per_address_cap_are_refused_with_503(tmp_path):
             close_all(held + [refused, admitted])
         log = server.log.read_text()
 
-    assert answer.startswith(b'HTTP/1.1 503'), answer
+    head, _, body = answer.partition(b'\r\n\r\n')
+    status_line, *header_lines = head.decode('latin-1').split('\r\n')
+    headers = {name.lower(): value for name, value in (line.split(': ', 1) for line in header_lines)}
+    assert status_line == 'HTTP/1.1 503 Service Unavailable', answer
+    # The API's error shape, with the headers of every other answer.
+    assert headers['content-type'] == 'application/json'
+    assert json.loads(body)['error'] == 'service unavailable'
+    assert 'too many connections' in json.loads(body)['message'].lower()
+    assert headers['retry-after'] == '5'
+    assert headers['x-content-type-options'] == 'nosniff'
     assert other_client is not None
     assert readmitted.startswith(b'HTTP/1.1 200'), readmitted
     assert log.count('event=connection_refused') == 1
@@ -137,9 +147,16 @@ def _whole_response(connection):
     """One HTTP response with a Content-Length, read to its last byte."""
     data = b''
     while b'\r\n\r\n' not in data:
-        data += connection.recv(4096)
+        data += _received(connection, data)
     head, _, body = data.partition(b'\r\n\r\n')
     length = int(re.search(rb'(?i)content-length: *(\d+)', head).group(1))
     while len(body) < length:
-        body += connection.recv(4096)
+        received = _received(connection, data)
+        body, data = body + received, data + received
     return data
+
+
+def _received(connection, so_far):
+    received = connection.recv(4096)
+    assert received, f'the server closed the connection after {so_far!r}'
+    return received

@@ -82,6 +82,11 @@ graceful_timeout = 25
 # idle connections first and never sends a request into a closing socket.
 # A new connection gets REQUEST_HEADER_TIMEOUT for its first request instead.
 keepalive = 95
+# gunicorn believes X-Forwarded-Proto from 127.0.0.1 and ::1 by default, so a
+# client on this machine could claim HTTPS: TRUSTED_PROXY_HOPS says (flack.config).
+forwarded_allow_ips = settings['forwarded_allow_ips']
+# A believed peer's SCRIPT_NAME header would move the path; no proxy here sends one.
+forwarder_headers = ''
 # gunicorn's control socket (a file in the home folder) is of no use on a
 # platform; the web process opens nothing but its port.
 control_socket_disable = True

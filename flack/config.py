@@ -269,6 +269,10 @@ def load_web_server_settings(environ=None):
         # address in a worker (0: no cap).
         'request_header_timeout': _integer(environ, 'REQUEST_HEADER_TIMEOUT', 5, minimum=1),
         'max_connections_per_address': _integer(environ, 'MAX_CONNECTIONS_PER_ADDRESS', 0),
+        # The peers whose X-Forwarded-Proto gunicorn believes: none without a
+        # trusted proxy; with one, every peer (the router's addresses are not
+        # known in advance), and ProxyFix picks the trusted hop's entry.
+        'forwarded_allow_ips': '*' if _integer(environ, 'TRUSTED_PROXY_HOPS', 0) else '',
     }
 
 

@@ -4,6 +4,7 @@ import re
 import secrets
 
 import pytest
+from gunicorn.config import Config as GunicornConfig
 
 from flack.config import (
     RATE_LIMITS,
@@ -126,6 +127,17 @@ def test_one_web_worker_unless_redis_and_websocket_only():
     assert load_web_server_settings(polling)['workers'] == 1
     scaled = {**polling, 'SOCKETIO_TRANSPORTS': 'websocket'}
     assert load_web_server_settings(scaled)['workers'] == 4
+
+
+@pytest.mark.parametrize('hops, believed_from', [('0', []), ('', []), ('1', ['*']), ('2', ['*'])])
+def test_gunicorn_believes_x_forwarded_proto_only_behind_a_trusted_proxy(hops, believed_from):
+    # gunicorn.conf.py's forwarded_allow_ips, as gunicorn reads it: [] is no
+    # peer (its default is 127.0.0.1), '*' any, the router's included.
+    settings = load_web_server_settings({'TRUSTED_PROXY_HOPS': hops})
+    gunicorn = GunicornConfig()
+    gunicorn.set('forwarded_allow_ips', settings['forwarded_allow_ips'])
+
+    assert gunicorn.forwarded_allow_ips == believed_from
 
 
 def test_every_variable_the_code_reads_is_documented_in_env_example():

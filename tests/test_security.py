@@ -1,8 +1,10 @@
 """Security headers on every response, and X-Forwarded-* believed for TRUSTED_PROXY_HOPS hops only."""
 
 import pytest
+import requests
 
 from .conftest import Accounts, basic_auth
+from .live import LiveFlack
 
 # A client's address; every address here is from the documentation ranges (RFC 5737).
 CLIENT = '203.0.113.1'
@@ -35,6 +37,21 @@ def test_with_no_proxy_trusted_x_forwarded_proto_is_ignored(app_factory):
 
     # Plain HTTP, whatever the client says it used.
     assert 'Strict-Transport-Security' not in headers
+
+
+def test_with_no_proxy_trusted_the_web_process_ignores_x_forwarded_proto_from_its_own_machine(tmp_path):
+    # By default gunicorn believes it from 127.0.0.1 and ::1, and sets the
+    # scheme the application sees (HSTS shows it), ProxyFix or not.
+    with LiveFlack(tmp_path) as server:
+        responses = [
+            requests.get(
+                f'http://{host}:{server.port}/healthz', headers={'X-Forwarded-Proto': 'https'}, timeout=5
+            )
+            for host in ('127.0.0.1', '[::1]')
+        ]
+
+    assert [response.status_code for response in responses] == [200, 200]
+    assert not any('Strict-Transport-Security' in response.headers for response in responses)
 
 
 def test_with_no_proxy_trusted_x_forwarded_for_is_ignored(app_factory):

@@ -10,6 +10,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 
 from apiflask import HTTPBasicAuth, HTTPTokenAuth, abort
@@ -29,33 +30,66 @@ from .versions import VersionedCache
 CHALLENGE = 'Bearer realm="Authentication Required"'
 # Real tokens are 43 characters; anything far longer is not worth hashing.
 LONGEST_TOKEN = 256
+# What a Bearer credential may be (RFC 6750's b64token): one word, "=" only at its end.
+BEARER_TOKEN = re.compile(r'[A-Za-z0-9\-._~+/]+=*')
+MALFORMED = 'The Authorization header is malformed: send "Bearer <token>" (Basic to sign in), or none.'
 
 # Token hash -> the holder's columns, while no user has changed: most
 # requests then find their caller without a query.
 _holders = VersionedCache('users', size=4096)
 
 
+def read_authorization(header):
+    """An Authorization header as ``(scheme, credentials)``, the scheme in lower
+    case, if it is ``Bearer <token>`` or ``Basic <base64 of nickname:password>``;
+    None for anything else: another scheme, no credentials, a token of several
+    words, Basic credentials that do not decode."""
+    # RFC 9110: the scheme, case-insensitive, then spaces, then the credentials.
+    scheme, _, credentials = header.partition(' ')
+    scheme, credentials = scheme.lower(), credentials.strip(' \t')
+    if scheme == 'bearer' and BEARER_TOKEN.fullmatch(credentials):
+        return scheme, credentials
+    if scheme == 'basic':
+        try:
+            if b':' in base64.b64decode(credentials, validate=True):
+                return scheme, credentials
+        except ValueError:  # not base64, or not ASCII
+            pass
+    return None
+
+
+def refuse_unreadable_authorization():
+    """The API's ``before_request``: an Authorization header that holds no
+    credentials (``read_authorization``) is a 401 on every route, those that
+    take none included.
+
+    Flask-HTTPAuth reads such a header as no credentials at all, and a route
+    would answer as if the caller were anonymous: the client would never
+    learn that what it sends does not work. Only a request without the
+    header is anonymous. Well-formed credentials a route does not take are
+    the route's to refuse (``BearerTokenAuth``, ``basic_auth``) or ignore.
+    """
+    header = request.headers.get('Authorization')
+    if header is not None and read_authorization(header) is None:
+        abort(401, message=MALFORMED)
+
+
 class BearerTokenAuth(HTTPTokenAuth):
     """Bearer tokens, where an Authorization header is either ``Bearer <token>`` or absent.
 
-    Flask-HTTPAuth reads a header it cannot parse (``Bearer`` with no token,
-    ``Basic !!!``) or of another scheme (``Token x``) as no credentials at
-    all: a route with an optional token would then answer as if the caller
-    were anonymous, and the client would never learn that what it sends does
-    not work. Here any such header is a 401, as an invalid token is.
+    Flask-HTTPAuth reads a header of another scheme (Basic credentials, say)
+    as no credentials, and a route with an optional token would answer as if
+    the caller were anonymous. Here it is a 401, as an invalid token is.
     """
 
     def get_auth(self):
         header = request.headers.get('Authorization')
         if header is None:
             return None
-        # RFC 9110: the scheme, case-insensitive, then spaces, then the token.
-        scheme, _, token = header.partition(' ')
-        token = token.strip()
-        if scheme.lower() != 'bearer' or not token:
+        credentials = read_authorization(header)
+        if credentials is None or credentials[0] != 'bearer':
             abort(401, message='Send a token as "Authorization: Bearer <token>", or no Authorization header.')
-        # Taken as it is: Werkzeug would read a token holding "=" as parameters, and drop it.
-        return Authorization('bearer', token=token)
+        return Authorization('bearer', token=credentials[1])
 
 
 basic_auth = HTTPBasicAuth(description='nickname:password, only to obtain a token')

@@ -2,10 +2,28 @@
 
 import time
 
+import pytest
+
 from flack.extensions import db
 from flack.models import User
 
-from .conftest import basic_auth, bearer
+from .conftest import basic_auth, bearer, stored_counts
+from .test_bad_input import CHALLENGE, MALFORMED_AUTHORIZATION
+
+# Headers that hold no credentials (test_bad_input's, and two more).
+MALFORMED = {
+    **MALFORMED_AUTHORIZATION,
+    'Bearer of two words': 'Bearer a b',
+    'Basic without a colon': 'Basic c3VzYW4=',
+}
+# The API routes an anonymous caller may use: one takes no credentials, the reads an optional token.
+OPEN_ROUTES = [
+    'POST /api/users',
+    'GET /api/users',
+    'GET /api/users/{user}',
+    'GET /api/messages',
+    'GET /api/messages/{message}',
+]
 
 
 def test_signing_in_gives_a_long_random_token(client, accounts):
@@ -63,6 +81,34 @@ def test_basic_auth_is_not_accepted_in_place_of_a_token(client, susan):
     )
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize('header', MALFORMED.values(), ids=MALFORMED)
+@pytest.mark.parametrize('route', OPEN_ROUTES)
+def test_a_malformed_authorization_header_is_a_401_on_the_routes_open_to_anonymous_callers(
+    app, client, susan, route, header
+):
+    message = client.post('/api/messages', json={'source': 'hello'}, headers=susan.headers).json
+    method, path = route.split(' ')
+    path = path.format(user=susan.id, message=message['id'])
+    new_user = {'nickname': 'david', 'password': 'correct horse'} if method == 'POST' else None
+    before = stored_counts(app)
+
+    response = client.open(path, method=method, json=new_user, headers={'Authorization': header})
+
+    assert response.status_code == 401
+    assert response.headers['WWW-Authenticate'] == CHALLENGE
+    assert response.json['error'] == 'authentication required'
+    assert stored_counts(app) == before
+
+
+def test_registering_ignores_well_formed_credentials(client, susan):
+    # The route takes no credentials (docs/api.md): well-formed ones, even a
+    # token that does not work, are ignored.
+    for number, headers in enumerate([susan.headers, bearer('not-a-token'), basic_auth('susan', 'wrong')]):
+        new_user = {'nickname': f'david{number}', 'password': 'correct horse'}
+
+        assert client.post('/api/users', json=new_user, headers=headers).status_code == 201
 
 
 def test_revoking_a_token_makes_it_stop_working(client, susan):

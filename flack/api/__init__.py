@@ -2,7 +2,11 @@
 
 from apiflask import APIBlueprint
 
+from ..auth import refuse_unreadable_authorization
+
 bp = APIBlueprint('api', __name__, url_prefix='/api')
+# A malformed Authorization header is a 401 on every route, open ones included.
+bp.before_request(refuse_unreadable_authorization)
 
 # How the reads that take an optional token are documented: Bearer, or no
 # credentials at all (the empty requirement); an invalid token is still a 401.

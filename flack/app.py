@@ -7,9 +7,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
-from . import broadcast, events, green, limits, redis_client, security, socket_guard  # noqa: F401  (broadcast, events: handlers register on import)
+from . import broadcast, events, green, json_input, limits, redis_client, security, socket_guard  # noqa: F401  (broadcast, events: handlers register on import)
 from .api import bp as api_bp
-from .api import errors
+from .api import errors, json_bodies
 from .background import InProcessWork
 from .config import INSTANCE_PATH, load_settings
 from .extensions import db, socketio
@@ -83,6 +83,7 @@ def build_app(environ=None, process='web'):
         _choose_embedded_adapters(app)
 
     errors.init_app(app)
+    json_bodies.init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(main_bp)
     app.before_request(record_request)
@@ -98,8 +99,10 @@ def _init_socketio(app, mode, serves_clients):
         'transports': app.config['SOCKETIO_TRANSPORTS'],
         'max_http_buffer_size': app.config['MAX_CONTENT_LENGTH'],
         'manage_session': False,
-        # Decoding fails on input no client sends, before any handler runs.
+        # Decoding fails on input no client sends, before any handler runs;
+        # payloads are decoded with the same bounds as request bodies.
         'serializer': socket_guard.GuardedPacket,
+        'json': json_input,
     }
     if app.config['REDIS_URL']:
         # Every event goes through Redis, so that it reaches the clients of

@@ -14,6 +14,7 @@ from .api.errors import DATABASE_UNAVAILABLE, database_unavailable, error_respon
 from .auth import user_for_token
 from .extensions import socketio
 from .schemas import MessageOut, MessageSource
+from .socket_guard import REJECTED_EVENT, RejectedPayload
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def on_connect(auth=None, *_):
     """A connection may carry ``{"token": ...}``; a bad token is refused."""
     if request.sid in _established:
         return _error(400, '"connect" is not an event a client may send.')
+    if isinstance(auth, RejectedPayload):
+        raise ConnectionRefusedError('bad request', _invalid_input(auth.detail))
     token = auth.get('token') if isinstance(auth, dict) else None
     if token is not None:
         try:
@@ -100,10 +103,24 @@ def on_post_message(data=None, token=None, *_):
         fields = MessageSource().load(data if isinstance(data, dict) else {'source': data})
         message = chat.post_message(user, fields['source'])
     except ValidationError as error:
-        return error_response(HTTPError(400, detail={'json': error.normalized_messages()}))[0]
+        return _invalid_input({'json': error.normalized_messages()})
     except HTTPError as error:
         return error_response(error)[0]
     return MessageOut().dump(message)
+
+
+@socketio.on(REJECTED_EVENT)
+@rate_limited
+def on_rejected_payload(rejected, *_):
+    """Any event whose payload broke flack.json_input's rules (socket_guard.GuardedPacket).
+
+    Its path counts from the packet's array, whose item 0 is the event's name.
+    """
+    return _invalid_input(rejected.detail)
+
+
+def _invalid_input(detail):
+    return error_response(HTTPError(400, detail=detail))[0]
 
 
 @socketio.on('disconnect')

@@ -3,13 +3,14 @@
 python-socketio decodes every frame a client sends and answers each event in
 a green thread of its own. A client that floods (tens of thousands of frames
 a second) or sends what no client sends (``42{bad``, a payload that is not a
-list, nesting deeper than the JSON decoder recurses, integers past Python's
-4,300 digits, acks or binary attachments Flack never asks for) would cost
-the process a green thread, an answer or a logged traceback per frame. Here:
+list, acks or binary attachments Flack never asks for) would cost the
+process a green thread, an answer or a logged traceback per frame. Here:
 
 - ``GuardedPacket``, python-socketio's packet class (its documented
   ``serializer`` option), turns every decoding failure and every packet of a
-  shape no client sends into ``MalformedPacket``, before any handler runs;
+  shape no client sends into ``MalformedPacket``, before any handler runs
+  (JSON that merely breaks flack.json_input's bounds is answered instead,
+  see ``RejectedPayload``);
 - ``SocketGuard`` stands in front of python-socketio as the Engine.IO
   ``message`` handler (Engine.IO's ``on``), counts every packet of each
   connection, and closes the connection at the first malformed packet, or
@@ -62,6 +63,7 @@ from limits import parse
 from socketio import packet
 
 from .api.errors import error_response
+from .json_input import InvalidJSON, NotJSON
 from .logs import quote
 
 log = logging.getLogger(__name__)
@@ -89,13 +91,31 @@ class MalformedPacket(ValueError):
     """A packet that no well-behaved Socket.IO client sends."""
 
 
+# The event a payload that breaks flack.json_input's rules is delivered as:
+# no client can name an event so, since that decoder refuses a NUL.
+REJECTED_EVENT = '\x00rejected'
+
+
+class RejectedPayload:
+    """Stands for a payload that was valid JSON but broke flack.json_input's
+    rules (a NUL or lone surrogate in a string, say): the client is answered
+    400 with ``detail`` (``flack.events``), and stays connected."""
+
+    __slots__ = ('detail',)
+
+    def __init__(self, detail):
+        self.detail = detail
+
+
 class GuardedPacket(packet.Packet):
     """python-socketio's packet, whose decoding fails on input no client sends.
 
-    JSON's own limits bound the cost: nesting deeper than the decoder's
-    recursion limit raises RecursionError, an integer of more than 4,300
-    digits ValueError, both after a bounded amount of work; the frame's size
-    is bounded by ``max_http_buffer_size``.
+    Payloads are decoded by flack.json_input (the server's ``json`` option).
+    What is not JSON at all, or not shaped as a client's packet, raises
+    ``MalformedPacket``; JSON that breaks that decoder's bounds arrives as
+    a ``RejectedPayload``: a connect is refused, an event is delivered as
+    ``REJECTED_EVENT``, with its ack id, so that it is answered. The frame's
+    size is bounded by ``max_http_buffer_size``.
     """
 
     def decode(self, encoded_packet):
@@ -103,6 +123,12 @@ class GuardedPacket(packet.Packet):
             raise MalformedPacket('binary frame')
         try:
             attachments = super().decode(encoded_packet)
+        except NotJSON:
+            raise MalformedPacket('not JSON') from None
+        except InvalidJSON as error:
+            attachments = 0
+            rejected = RejectedPayload(error.detail())
+            self.data = [REJECTED_EVENT, rejected] if self.packet_type == packet.EVENT else rejected
         except (ValueError, TypeError, RecursionError) as error:
             raise MalformedPacket(type(error).__name__) from None
         _check_shape(self)
@@ -113,7 +139,7 @@ def _check_shape(pkt):
     """What python-socketio would otherwise fail on, or log a line for, at each packet."""
     kind = pkt.packet_type
     if kind == packet.CONNECT:
-        if pkt.data is not None and not isinstance(pkt.data, dict):
+        if pkt.data is not None and not isinstance(pkt.data, (dict, RejectedPayload)):
             raise MalformedPacket('connect payload not an object')
     elif kind == packet.EVENT:
         if pkt.namespace not in (None, '/'):

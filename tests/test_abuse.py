@@ -21,8 +21,6 @@ MALFORMED = {
     'payload not a list': '42{"not": "a list"}',
     'event name not a string': '42[1, 2]',
     'empty event': '42[]',
-    'nesting 5,000 deep': '42["ping_user", ' + '[' * 5000 + ']' * 5000 + ']',
-    'a 5,000-digit integer': '42["ping_user", ' + '9' * 5000 + ']',
     'an event id too long': '42' + '1' * 150 + '["ping_user"]',
     'an ack id too long': '43' + '1' * 150 + '[]',
     'an ack without an id': '43[]',

@@ -309,6 +309,10 @@ def test_the_scaled_formation_from_the_env_previews_a_link_and_stops_on_sigterm(
 
             html = wait_for(previewed, 'the preview', 60)
             api.http.close()
+            # The worker's pool child stores the preview, then tells the parent
+            # the task is done; a SIGTERM in between finds a task running, and
+            # Celery's soft shutdown then waits its 10 s, past honcho's 5.
+            time.sleep(1)
         finally:
             assert_stopped_on_their_own(started, processes)
         assert 'A local page' in html

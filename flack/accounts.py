@@ -1,12 +1,18 @@
-"""Registering users, changing their accounts, signing them out."""
+"""Registering users, listing them, changing their accounts, signing them in and out.
+
+Every function here that commits a change to a user broadcasts it to every
+client (flack.realtime.broadcast).
+"""
 
 from apiflask import abort
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import presence
-from .auth import find_user, revoke_token
-from .extensions import db, socketio
+from .auth import find_user, issue_token, revoke_token
+from .extensions import db
 from .models import User
+from .realtime.server import socketio
 
 
 def _ensure_nickname_free(nickname, user=None):
@@ -36,6 +42,25 @@ def register(nickname, password):
     db.session.add(user)
     _commit_or_nickname_taken(nickname)
     return user
+
+
+def list_users(online=None, updated_since=None):
+    """Users by time of last change, then nickname: those ``online`` (or not),
+    changed after ``updated_since``, if given."""
+    statement = select(User).order_by(User.updated_at, User.nickname)
+    if online is not None:
+        statement = statement.where(User.online.is_(online))
+    if updated_since is not None:
+        statement = statement.where(User.updated_at > updated_since)
+    return db.session.scalars(statement).all()
+
+
+def sign_in(user):
+    """The user's token (the same one while it is valid); the user comes online."""
+    token = issue_token(user)
+    db.session.commit()
+    presence.mark_seen(user)
+    return token
 
 
 def find_changeable_account(user, account_id):
@@ -71,4 +96,4 @@ def sign_out(user):
 
 def _disconnect_sockets(user):
     for sid in presence.connections_of(user):
-        socketio.server.disconnect(sid, namespace='/')
+        socketio().server.disconnect(sid, namespace='/')

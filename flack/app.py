@@ -7,20 +7,34 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
-from . import broadcast, events, green, json_input, limits, redis_client, security, socket_guard  # noqa: F401  (broadcast, events: handlers register on import)
+from . import (
+    change_counters,
+    fanout,
+    green,
+    health,
+    json_input,
+    presence,
+    rate_limits,
+    realtime,
+    redis_client,
+    security,
+    stats,
+    work,
+)
 from .api import bp as api_bp
 from .api import errors, json_bodies
-from .background import InProcessWork
+from .change_counters import MemoryChangeCounters, NoChangeCounters
 from .config import INSTANCE_PATH, load_settings
-from .extensions import db, socketio
+from .extensions import db
+from .health import DatabaseProbe, RedisProbe
 from .logs import configure_logging
 from .main import bp as main_bp
 from .presence import MemoryPresenceStore, RedisPresenceStore
-from .stats import MemoryRequestCounter, RedisRequestCounter, record_request
-from .versions import MemoryVersions, NoVersions
+from .realtime import socket_guard
+from .stats import MemoryRequestCounter, RedisRequestCounter
+from .work.in_process import InProcessWork
 
 VERSION = '1.0.0'
-SOCKETIO_CHANNEL = 'flack-socketio'
 MIGRATIONS = Path(__file__).resolve().parent.parent / 'migrations'
 
 
@@ -70,29 +84,28 @@ def build_app(environ=None, process='web'):
         from flask_migrate import Migrate
 
         Migrate(app, db, directory=str(MIGRATIONS))
+    # The one place the mode is decided: each concern gets its adapter.
+    serves_clients = process in ('web', 'cli')
     if app.config['REDIS_URL']:
         # One bounded pool per process, shared by everything Flack itself
-        # asks of Redis (Celery has its own connections, see flack.tasks).
-        app.extensions['flack.redis'] = redis_client.connect(
-            app.config, redis_client.max_connections(app.config, process)
-        )
-    _init_socketio(app, mode, serves_clients=process in ('web', 'cli'))
-    if app.config['REDIS_URL']:
-        _choose_scaled_adapters(app)
+        # asks of Redis (Celery has its own connections, see flack.work).
+        redis_client.init_app(app, process)
+        client_manager = _choose_scaled_adapters(app, serves_clients)
     else:
-        _choose_embedded_adapters(app)
+        client_manager = _choose_embedded_adapters(app, serves_clients)
+    # Socket.IO, its handlers, and the broadcast of every commit (flack.realtime).
+    _init_socketio(app, mode, client_manager, serves_clients)
 
     errors.init_app(app)
     json_bodies.init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(main_bp)
-    app.before_request(record_request)
-    limits.init_app(app)
+    rate_limits.init_app(app)
     security.init_app(app)
     return app
 
 
-def _init_socketio(app, mode, serves_clients):
+def _init_socketio(app, mode, client_manager, serves_clients):
     options = {
         'async_mode': mode,
         'cors_allowed_origins': app.config['SOCKETIO_CORS_ORIGINS'] or None,
@@ -103,22 +116,11 @@ def _init_socketio(app, mode, serves_clients):
         # payloads are decoded with the same bounds as request bodies.
         'serializer': socket_guard.GuardedPacket,
         'json': json_input,
+        # Who hears an event: this process's clients, or every web process's.
+        'client_manager': client_manager,
     }
-    if app.config['REDIS_URL']:
-        # Every event goes through Redis, so that it reaches the clients of
-        # every web process, whichever process (web or worker) emitted it.
-        options['client_manager'] = redis_client.SocketIOManager(
-            app.extensions['flack.redis'],
-            app.config,
-            channel=SOCKETIO_CHANNEL,
-            write_only=not serves_clients,
-        )
-    # Without an app, Flask-SocketIO only emits: what a worker needs.
-    socketio.init_app(app if serves_clients else None, **options)
+    realtime.init_app(app, db.session, options, serves_clients)
     if serves_clients:
-        # Counts every packet of a connection and cuts off one that floods
-        # or sends a malformed packet, instead of answering it frame by frame.
-        socket_guard.install(socketio.server, app.config)
         # Flask-SocketIO runs each event in a request context built from the
         # connection's environ, whose path is the Socket.IO endpoint. With no
         # rule for that path, every context would record a NotFound whose
@@ -139,26 +141,35 @@ def _never_dispatched():
     abort(404)
 
 
-def _choose_embedded_adapters(app):
-    """One process: presence, statistics, change counters and background work in memory."""
-    app.extensions['flack.presence'] = MemoryPresenceStore()
-    app.extensions['flack.versions'] = MemoryVersions()
-    app.extensions['flack.stats'] = MemoryRequestCounter(app.config['REQUEST_STATS_WINDOW'])
-    app.extensions['flack.background'] = InProcessWork(app)
+def _choose_embedded_adapters(app, serves_clients):
+    """One process: presence, statistics, rate limits, change counters,
+    background work and fan-out in memory; the database is the one service
+    to probe. Returns the fan-out, for the Socket.IO server."""
+    presence.init_app(app, MemoryPresenceStore())
+    change_counters.init_app(app, db.session, MemoryChangeCounters())
+    stats.init_app(app, MemoryRequestCounter(app.config['REQUEST_STATS_WINDOW']))
+    app.config.update(rate_limits.memory_storage())
+    health.init_app(app, [DatabaseProbe()])
+    work.init_app(app, InProcessWork(app))
+    return fanout.in_process_fanout(app, serves_clients)
 
 
-def _choose_scaled_adapters(app):
-    """Many processes: presence and statistics in Redis, background work on
-    Celery, and no caching (see flack.versions)."""
-    redis = app.extensions['flack.redis']
-    app.extensions['flack.presence'] = RedisPresenceStore(redis)
-    app.extensions['flack.versions'] = NoVersions()
-    app.extensions['flack.stats'] = RedisRequestCounter(redis, app.config['REQUEST_STATS_WINDOW'])
+def _choose_scaled_adapters(app, serves_clients):
+    """Many processes: presence, statistics, rate limits and fan-out in Redis
+    (probed with the database), background work on Celery, and no caching
+    (see flack.change_counters). Returns the fan-out, for the Socket.IO server."""
+    redis = redis_client.connection(app)
+    presence.init_app(app, RedisPresenceStore(redis))
+    change_counters.init_app(app, db.session, NoChangeCounters())
+    stats.init_app(app, RedisRequestCounter(redis, app.config['REQUEST_STATS_WINDOW']))
+    app.config.update(rate_limits.redis_storage(redis))
+    health.init_app(app, [DatabaseProbe(), RedisProbe(redis)])
     # Imported here: Celery costs the embedded default memory it never uses.
-    from .tasks import CeleryWork, celery_init_app
+    from .work.celery_work import CeleryWork, celery_init_app
 
-    app.extensions['flack.background'] = CeleryWork(app)
     celery_init_app(app)
+    work.init_app(app, CeleryWork(app))
+    return fanout.redis_fanout(app, serves_clients)
 
 
 def _engine_options(config, process):

@@ -20,11 +20,11 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from werkzeug.datastructures import Authorization
 
+from .change_counters import cache
 from .extensions import db
 from .models import User, timestamp
 from .nicknames import LONGEST_KEY, fold_nickname
 from .presence import mark_seen
-from .versions import VersionedCache
 
 # Never "Basic": a Basic challenge makes browsers pop up a login dialog.
 CHALLENGE = 'Bearer realm="Authentication Required"'
@@ -36,7 +36,7 @@ MALFORMED = 'The Authorization header is malformed: send "Bearer <token>" (Basic
 
 # Token hash -> the holder's columns, while no user has changed: most
 # requests then find their caller without a query.
-_holders = VersionedCache('users', size=4096)
+HOLDERS_CACHE = {'name': 'token holders', 'table': 'users', 'size': 4096}
 
 
 def read_authorization(header):
@@ -134,7 +134,7 @@ def user_for_token(token):
     if not isinstance(token, str) or not token or len(token) > LONGEST_TOKEN:
         return None
     token_hash = _hash(token)
-    columns = _holders.get(token_hash, functools.partial(_holder_columns, token_hash))
+    columns = cache(**HOLDERS_CACHE).get(token_hash, functools.partial(_holder_columns, token_hash))
     if columns is None or (columns['token_expires_at'] or 0) <= timestamp():
         return None
     return _attached_user(columns)

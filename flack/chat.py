@@ -1,19 +1,28 @@
 """Posting, editing and reading messages: the work behind the REST routes
-and the Socket.IO ``post_message`` event alike."""
+and the Socket.IO ``post_message`` event alike.
 
-import time
+Posting and editing commit, and each commit is broadcast to every client
+(flack.realtime.broadcast) and counted (flack.change_counters); a message
+with links then has its previews queued (flack.work).
+"""
 
 from apiflask import abort
 from flask import current_app
 from sqlalchemy import select
 
+from .change_counters import cache
 from .extensions import db
-from .models import Message
+from .models import Message, timestamp
 from .render import render_message
+from .schemas import MessageList
+from .work import background_work
 
 # Reading without paging shows at most a day of conversation.
 RECENT_SECONDS = 24 * 60 * 60
 DEFAULT_PAGE_SIZE = 100
+# Message lists as sent, serialized once per change to the messages rather
+# than once per request: every client reads them, often.
+LISTINGS_CACHE = {'name': 'message listings', 'table': 'messages', 'size': 32}
 
 
 def _rendered(message, source):
@@ -29,12 +38,11 @@ def _rendered(message, source):
 
 def _after_commit(message):
     if message.previews_pending:
-        current_app.extensions['flack.background'].enqueue_previews(message.id)
+        background_work().enqueue_previews(message.id)
 
 
 def post_message(user, source):
-    """Store a new message by ``user``; previews are added later."""
-    # By id: through the relationship, the flush would also weigh the user.
+    """Store a new message by ``user`` and broadcast it; previews are queued, added later."""
     message = _rendered(Message(user_id=user.id), source)
     db.session.add(message)
     db.session.commit()
@@ -52,16 +60,38 @@ def find_editable_message(user, message_id):
 
 
 def edit_message(message, source):
-    """Replace the text of ``message``; its previews are fetched anew."""
+    """Replace the text of ``message`` and broadcast it; its previews are fetched anew."""
     _rendered(message, source)
     db.session.commit()
     _after_commit(message)
     return message
 
 
+def listing_json(limit=None, before=None, user_id=None, updated_since=None):
+    """The body of ``GET /api/messages`` for these query values, as JSON bytes.
+
+    Without ``limit`` or ``before``: the last 24 hours, by time of last
+    change. With them: a page of older messages by id, newest last, not
+    limited to the last day (for scrolling back). Kept in a cache that a
+    commit to the messages invalidates.
+    """
+    if limit is not None or before is not None:
+        key = ('page', limit, before, user_id)
+        find = lambda: message_page(limit, before, user_id)  # noqa: E731
+    else:
+        # The bound moves with the clock, so a listing is kept for a second at most.
+        since = recent_bound(updated_since)
+        key = ('recent', since, user_id)
+        find = lambda: recent_messages(since, user_id)  # noqa: E731
+    listings = cache(**LISTINGS_CACHE)
+    return listings.get(
+        key, lambda: current_app.json.response(MessageList().dump({'messages': find()})).get_data()
+    )
+
+
 def recent_bound(updated_since=None):
     """The Unix time after which a listing without paging shows changes."""
-    since = int(time.time()) - RECENT_SECONDS
+    since = timestamp() - RECENT_SECONDS
     return since if updated_since is None else max(since, updated_since)
 
 

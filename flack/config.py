@@ -21,13 +21,6 @@ ASYNC_MODES = ('eventlet', 'gevent')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 # The settings gunicorn itself reads from the environment, as well as Flack.
 GUNICORN_READS = ('PORT', 'WEB_CONCURRENCY')
-RATE_LIMITS = {
-    'RATELIMIT_TOKENS_PER_ADDRESS': '20 per minute',
-    'RATELIMIT_TOKENS_PER_NICKNAME': '10 per minute',
-    'RATELIMIT_REGISTRATIONS_PER_ADDRESS': '10 per hour',
-    'RATELIMIT_POSTS_PER_USER': '60 per minute',
-    'SOCKETIO_EVENTS_PER_CONNECTION': '20 per second',
-}
 
 # A production SECRET_KEY holds at least 32 bytes of entropy: what
 # secrets.token_hex(32) prints (.env.example, README) and Heroku's "secret"

@@ -1,6 +1,9 @@
-"""Extension objects, created unbound here and bound in ``create_app``."""
+"""The database extension, created unbound here and bound in ``create_app``.
 
-from flask_socketio import SocketIO
+The models are declared on it, so it is one for the process; everything
+else an app holds (its Socket.IO server, adapters, caches) is made per app
+in ``create_app``."""
+
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -12,4 +15,3 @@ class Base(DeclarativeBase):
 # Objects keep their values after a commit: a request that has just
 # written a message sends it back without reading it again.
 db = SQLAlchemy(model_class=Base, session_options={'expire_on_commit': False})
-socketio = SocketIO()

@@ -3,12 +3,9 @@
 from pathlib import Path
 
 from apiflask import APIBlueprint
-from flask import current_app, render_template, send_from_directory
-from redis import RedisError
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from flask import render_template, send_from_directory
 
-from .extensions import db
+from . import health
 from .schemas import Health, Stats
 from .stats import requests_per_second
 
@@ -53,26 +50,8 @@ def stats():
 )
 def healthz():
     """Whether this process can reach its backing services."""
-    services = {'database': _database_answers()}
-    if 'flack.redis' in current_app.extensions:
-        services['redis'] = _redis_answers()
+    services = {probe.name: probe.answers() for probe in health.probes()}
     healthy = all(services.values())
     body = {'status': 'ok' if healthy else 'unavailable'}
     body.update({name: 'ok' if up else 'unavailable' for name, up in services.items()})
     return body, 200 if healthy else 503
-
-
-def _database_answers():
-    try:
-        db.session.execute(text('SELECT 1'))
-        return True
-    except SQLAlchemyError:
-        db.session.rollback()
-        return False
-
-
-def _redis_answers():
-    try:
-        return current_app.extensions['flack.redis'].ping()
-    except RedisError:
-        return False

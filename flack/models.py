@@ -3,7 +3,7 @@
 import time
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, mapped_column, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
@@ -11,12 +11,12 @@ from .nicknames import LONGEST_KEY, fold_nickname
 
 
 def timestamp():
-    """The current time as integer Unix seconds, the API's time format."""
+    """Now, as integer Unix seconds: the API's time format, and the one "now" of the code."""
     return int(time.time())
 
 
-class Broadcast:
-    """Models whose changes every client hears of (see flack.broadcast)."""
+class Announced:
+    """Models whose changes every client hears of (flack.realtime.broadcast)."""
 
     def touch(self):
         """Record a change that clients should hear about."""
@@ -30,7 +30,7 @@ class Broadcast:
         return touched
 
 
-class User(Broadcast, db.Model):
+class User(Announced, db.Model):
     __tablename__ = 'users'
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -49,8 +49,6 @@ class User(Broadcast, db.Model):
     last_seen_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
     online: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
-    messages: Mapped[list['Message']] = relationship(back_populates='user', lazy='dynamic')
-
     @validates('nickname')
     def _fold_nickname(self, attribute, nickname):
         # Every way of setting a nickname sets its key, so the two never disagree.
@@ -67,7 +65,7 @@ class User(Broadcast, db.Model):
         return f'<User {self.id} {self.nickname!r}>'
 
 
-class Message(Broadcast, db.Model):
+class Message(Announced, db.Model):
     __tablename__ = 'messages'
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -83,8 +81,6 @@ class Message(Broadcast, db.Model):
     # (see flack.previews): however often a run is redelivered, retried or
     # queued again, a message's links are fetched a bounded number of times.
     preview_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
-
-    user: Mapped[User] = relationship(back_populates='messages')
 
     @validates('source')
     def _new_text_gets_new_attempts(self, key, source):

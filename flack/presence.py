@@ -2,22 +2,56 @@
 
 A user is online after an authenticated request or a ``ping_user`` and goes
 offline after ``PRESENCE_TIMEOUT`` seconds of silence, or when their last
-Socket.IO connection closes. Activity is recorded in a presence store (in
-memory here, Redis when scaled) so that requests write no database row; the
-row changes, and a ``User`` event goes out, only when ``online`` flips. The
-store decides each flip atomically, so each one is announced exactly once.
+Socket.IO connection closes. Activity is recorded in the app's presence
+store (``PresenceStore``: in memory in the embedded mode, in Redis when
+scaled) so that requests write no database row; the row changes, and a
+``User`` event goes out, only when ``online`` flips. The store decides each
+flip atomically, so each one is announced exactly once.
 """
 
 import threading
-import time
 from collections import defaultdict
+from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import select
 
 from .extensions import db
-from .models import User
+from .models import User, timestamp
 from .redis_client import survives_outage
+
+EXTENSION = 'flack.presence'
+
+
+class PresenceStore(Protocol):
+    """Who is online and through which Socket.IO connections.
+
+    ``MemoryPresenceStore`` (embedded mode) and ``RedisPresenceStore``
+    (scaled mode) below; ``create_app`` gives each app one (``init_app``).
+    Each claim is atomic: of any number of callers flipping a user at once,
+    exactly one is told it did.
+    """
+
+    def claim_online(self, user_id: int, now: int) -> bool:
+        """Record activity at ``now``; True if this call turned the user online."""
+
+    def claim_offline(self, user_id: int) -> bool:
+        """True if this call turned the user offline (an unknown user counts as online)."""
+
+    def last_seen(self, user_id: int) -> int | None:
+        """When the user was last active, or None if the store never saw them."""
+
+    def add_connection(self, user_id: int, sid: str) -> None:
+        """Link the Socket.IO connection ``sid`` to the user."""
+
+    def remove_connection(self, sid: str) -> tuple[int | None, bool]:
+        """Forget ``sid``; return (its user id, whether it was their last)."""
+
+    def user_of_connection(self, sid: str) -> int | None:
+        """The user id linked to ``sid``, or None."""
+
+    def connections_of(self, user_id: int) -> set[str]:
+        """The connection ids linked to the user."""
 
 
 class MemoryPresenceStore:
@@ -81,65 +115,6 @@ class MemoryPresenceStore:
             return set(self._connections.get(user_id, ()))
 
 
-def _store():
-    return current_app.extensions['flack.presence']
-
-
-def mark_seen(user):
-    """Record activity by ``user``; if that brings them online, say so."""
-    now = int(time.time())
-    if _store().claim_online(user.id, now) and not user.online:
-        user.online = True
-        user.last_seen_at = now
-        user.touch()
-        db.session.commit()
-
-
-def mark_offline(user):
-    """Take ``user`` offline now, announcing it if they were online."""
-    if _store().claim_offline(user.id) and user.online:
-        user.online = False
-        user.last_seen_at = _store().last_seen(user.id) or user.last_seen_at
-        user.touch()
-        db.session.commit()
-
-
-def connect(user, sid):
-    """Link the Socket.IO connection ``sid`` to ``user`` and mark them seen."""
-    _store().add_connection(user.id, sid)
-    mark_seen(user)
-
-
-def disconnect(sid):
-    """Forget ``sid``; a user whose last connection closed goes offline."""
-    user_id, was_last = _store().remove_connection(sid)
-    if was_last:
-        user = db.session.get(User, user_id)
-        if user is not None:
-            mark_offline(user)
-
-
-def user_of_connection(sid):
-    """The user linked to the Socket.IO connection ``sid``, or None."""
-    user_id = _store().user_of_connection(sid)
-    return None if user_id is None else db.session.get(User, user_id)
-
-
-def connections_of(user):
-    """The Socket.IO connection ids linked to ``user``."""
-    return _store().connections_of(user.id)
-
-
-def sweep(now=None):
-    """Take offline every online user silent for longer than the timeout."""
-    now = time.time() if now is None else now
-    cutoff = now - current_app.config['PRESENCE_TIMEOUT']
-    for user in db.session.scalars(select(User).where(User.online.is_(True))).all():
-        last_seen = _store().last_seen(user.id) or user.last_seen_at
-        if last_seen < cutoff:
-            mark_offline(user)
-
-
 class RedisPresenceStore:
     """Presence shared by every process through Redis (scaled mode).
 
@@ -199,3 +174,68 @@ class RedisPresenceStore:
     @survives_outage(set)
     def connections_of(self, user_id):
         return self.redis.smembers(f'{self.CONNECTIONS}{user_id}')
+
+
+def init_app(app, presence_store):
+    """Keep ``presence_store`` as ``app``'s presence store."""
+    app.extensions[EXTENSION] = presence_store
+
+
+def store(app=None) -> PresenceStore:
+    """The presence store of ``app`` (default: the current app)."""
+    return (app or current_app).extensions[EXTENSION]
+
+
+def mark_seen(user):
+    """Record activity by ``user``; if that brings them online, commit it (a broadcast)."""
+    now = timestamp()
+    if store().claim_online(user.id, now) and not user.online:
+        user.online = True
+        user.last_seen_at = now
+        user.touch()
+        db.session.commit()
+
+
+def mark_offline(user):
+    """Take ``user`` offline now; if they were online, commit it (a broadcast)."""
+    if store().claim_offline(user.id) and user.online:
+        user.online = False
+        user.last_seen_at = store().last_seen(user.id) or user.last_seen_at
+        user.touch()
+        db.session.commit()
+
+
+def connect(user, sid):
+    """Link the Socket.IO connection ``sid`` to ``user`` and mark them seen."""
+    store().add_connection(user.id, sid)
+    mark_seen(user)
+
+
+def disconnect(sid):
+    """Forget ``sid``; a user whose last connection closed goes offline."""
+    user_id, was_last = store().remove_connection(sid)
+    if was_last:
+        user = db.session.get(User, user_id)
+        if user is not None:
+            mark_offline(user)
+
+
+def user_of_connection(sid):
+    """The user linked to the Socket.IO connection ``sid``, or None."""
+    user_id = store().user_of_connection(sid)
+    return None if user_id is None else db.session.get(User, user_id)
+
+
+def connections_of(user):
+    """The Socket.IO connection ids linked to ``user``."""
+    return store().connections_of(user.id)
+
+
+def sweep(now=None):
+    """Take offline every online user silent for longer than the timeout."""
+    now = timestamp() if now is None else now
+    cutoff = now - current_app.config['PRESENCE_TIMEOUT']
+    for user in db.session.scalars(select(User).where(User.online.is_(True))).all():
+        last_seen = store().last_seen(user.id) or user.last_seen_at
+        if last_seen < cutoff:
+            mark_offline(user)

@@ -7,6 +7,7 @@ import ssl
 
 import redis
 import socketio
+from flask import current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 # pool before the call fails as if Redis were away: longer than a command
 # takes (socket_timeout), short enough not to hold a request for long.
 POOL_TIMEOUT = 5
+EXTENSION = 'flack.redis'
 
 
 def redis_options(config):
@@ -57,6 +59,17 @@ def connect(config, max_connections):
         **redis_options(config),
     )
     return redis.Redis(connection_pool=pool)
+
+
+def init_app(app, process):
+    """Give ``app`` the one bounded pool of ``process`` (scaled mode)."""
+    app.extensions[EXTENSION] = connect(app.config, max_connections(app.config, process))
+    return app.extensions[EXTENSION]
+
+
+def connection(app=None):
+    """The Redis client of ``app`` (default: the current app), on its process's pool."""
+    return (app or current_app).extensions[EXTENSION]
 
 
 class SocketIOManager(socketio.RedisManager):

@@ -1,6 +1,7 @@
 """Markdown to sanitized HTML, and the link-preview blocks appended to it."""
 
-from html import escape
+import re
+from html import escape, unescape
 from urllib.parse import urlsplit
 
 import nh3
@@ -18,6 +19,10 @@ MOST_PREVIEWS = 3
 # Raw HTML is parsed so that allowed tags typed by hand (<b>) still work;
 # nh3 then removes everything not on the list.
 _markdown = MarkdownIt('commonmark', {'html': True, 'linkify': True}).enable('linkify')
+# nh3 writes each tag it keeps as <name attr="value" ...>, with <, >, " and &
+# escaped inside values, so on its output these read anchors exactly.
+_ANCHOR = re.compile(r'<a((?: [a-z]+="[^"]*")*)>')
+_ATTRIBUTE = re.compile(r' ([a-z]+)="([^"]*)"')
 
 
 def render_markdown(source):
@@ -30,15 +35,29 @@ def render_markdown(source):
     return _clean(_markdown.render(source))
 
 
-def links_to_preview(source):
-    """The distinct http(s) links of ``source``, in order, at most a few."""
-    return _previewable(_markdown.parse(source))
-
-
 def render_message(source):
-    """``render_markdown`` and ``links_to_preview`` of ``source``, parsed once."""
-    tokens = _markdown.parse(source)
-    return _clean(_markdown.renderer.render(tokens, _markdown.options, {})), _previewable(tokens)
+    """The sanitized HTML of ``source`` and the links in it to preview.
+
+    The one Markdown parse of a message: the preview job reads the links
+    back from the stored HTML and appends its blocks to it.
+    """
+    html = render_markdown(source)
+    return html, previewable_links(html)
+
+
+def previewable_links(html):
+    """The distinct http(s) links of ``html`` made by ``render_markdown``, in order, at most a few.
+
+    Read from the HTML, not the source, so that the preview job finds them
+    without parsing the Markdown again; they are the links a reader sees
+    (one typed as an ``<a>`` tag too).
+    """
+    links = []
+    for attributes in _ANCHOR.findall(html):
+        href = unescape(dict(_ATTRIBUTE.findall(attributes)).get('href', ''))
+        if _previewable(href) and href not in links:
+            links.append(href)
+    return links[:MOST_PREVIEWS]
 
 
 def _clean(html):
@@ -51,14 +70,11 @@ def _clean(html):
     ).strip()
 
 
-def _previewable(tokens):
-    links = []
-    for block in tokens:
-        for token in block.children or ():
-            href = token.attrGet('href') if token.type == 'link_open' else None
-            if href and urlsplit(href).scheme in PREVIEWABLE_SCHEMES and href not in links:
-                links.append(href)
-    return links[:MOST_PREVIEWS]
+def _previewable(href):
+    try:
+        return urlsplit(href).scheme in PREVIEWABLE_SCHEMES
+    except ValueError:  # a malformed link typed as HTML ('http://[x')
+        return False
 
 
 def render_preview(url, title, description):

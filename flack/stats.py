@@ -1,12 +1,30 @@
-"""Requests per second, averaged over the last ``REQUEST_STATS_WINDOW`` seconds."""
+"""Requests per second, averaged over the last ``REQUEST_STATS_WINDOW`` seconds.
+
+Every request is counted in the app's request counter (``RequestCounter``:
+in memory in the embedded mode, in Redis across every web process when
+scaled), in one-second buckets.
+"""
 
 import threading
-import time
 from collections import Counter
+from typing import Protocol
 
 from flask import current_app
 
+from .models import timestamp
 from .redis_client import survives_outage
+
+EXTENSION = 'flack.stats'
+
+
+class RequestCounter(Protocol):
+    """Counts requests; ``MemoryRequestCounter`` and ``RedisRequestCounter`` below."""
+
+    def record(self, now: float) -> None:
+        """Count one request at ``now`` (seconds since the epoch)."""
+
+    def rate(self, now: float) -> float:
+        """Average requests per second over the window ending at ``now``."""
 
 
 class MemoryRequestCounter:
@@ -26,19 +44,10 @@ class MemoryRequestCounter:
                     del self._buckets[old]
 
     def rate(self, now):
-        """Average requests per second over the window ending now."""
         second = int(now)
         with self._lock:
             total = sum(n for s, n in self._buckets.items() if second - self.window < s <= second)
         return total / self.window
-
-
-def record_request():
-    current_app.extensions['flack.stats'].record(time.time())
-
-
-def requests_per_second():
-    return current_app.extensions['flack.stats'].rate(time.time())
 
 
 class RedisRequestCounter:
@@ -63,3 +72,22 @@ class RedisRequestCounter:
         second = int(now)
         keys = [f'{self.PREFIX}{s}' for s in range(second - self.window + 1, second + 1)]
         return sum(int(count) for count in self.redis.mget(keys) if count) / self.window
+
+
+def init_app(app, request_counter):
+    """Count every request of ``app`` in ``request_counter``."""
+    app.extensions[EXTENSION] = request_counter
+    app.before_request(record_request)
+
+
+def counter(app=None) -> RequestCounter:
+    """The request counter of ``app`` (default: the current app)."""
+    return (app or current_app).extensions[EXTENSION]
+
+
+def record_request():
+    counter().record(timestamp())
+
+
+def requests_per_second():
+    return counter().rate(timestamp())

@@ -11,12 +11,13 @@ from dotenv import load_dotenv
 from . import create_app
 from .body_limit import limit_chunked_bodies
 from .config import exit_on_config_error
-from .extensions import socketio
 from .logs import LogStream
+from .realtime import socketio
+from .work import background_work
 
 load_dotenv()
 app = exit_on_config_error(create_app)
-app.extensions['flack.background'].start_periodic()
+background_work(app).start_periodic()
 # gunicorn decodes chunked bodies, which Werkzeug alone would cut to
 # MAX_CONTENT_LENGTH without a word (flack.body_limit).
 limit_chunked_bodies(app)
@@ -45,4 +46,5 @@ def close_client_connections():
     """Close every Socket.IO connection of this process, so that clients
     reconnect (to another web process) at once instead of waiting for it to
     die at the end of the platform's shutdown window."""
-    socketio.start_background_task(socketio.server.eio.disconnect)
+    server = socketio(app)
+    server.start_background_task(server.server.eio.disconnect)

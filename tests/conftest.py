@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy
 
 from flack import create_app
-from flack.extensions import db, socketio
+from flack.extensions import db
 from flack.models import Message, User
+from flack.realtime import socketio
 
 from .pages import serve  # noqa: F401  (a fixture)
 from .services import NEEDS, PostgresDatabase, required_services
@@ -179,7 +180,7 @@ def socket_client(app):
     made = []
 
     def connect(auth=None):
-        test_client = socketio.test_client(app, auth=auth)
+        test_client = socketio(app).test_client(app, auth=auth)
         made.append(test_client)
         return test_client
 

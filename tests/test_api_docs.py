@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from flack import create_app
-from flack.extensions import socketio
-from flack.socket_guard import REJECTED_EVENT
+from flack.realtime import socketio
+from flack.realtime.socket_guard import REJECTED_EVENT
 
 from .conftest import make_environ
 
@@ -111,7 +111,7 @@ def test_each_route_documents_the_statuses_of_the_openapi_document(openapi, docs
 def test_the_events_the_server_handles_are_documented(app, docs):
     _, events = docs
     # Less the name payloads that break the JSON rules are delivered under, which no client can send.
-    handled = set(socketio.server.handlers['/']) - {REJECTED_EVENT}
+    handled = set(socketio(app).server.handlers['/']) - {REJECTED_EVENT}
     client_events = {name for name, direction in events.items() if direction == 'client → server'}
     assert client_events == handled, (
         f'handled but not documented: {sorted(handled - client_events)}; '

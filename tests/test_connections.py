@@ -328,7 +328,7 @@ def table(result):
 
 
 def bounds(settings):
-    """What each process type may open by its settings (flack.app, flack.redis_client, flack.tasks)."""
+    """What each process type may open by its settings (flack.app, flack.redis_client, flack.work)."""
     web_workers = int(settings['WEB_CONCURRENCY'])
     pool_children = int(settings['WORKER_CONCURRENCY'])
     database_pool = int(settings['DATABASE_POOL_SIZE']) + int(settings['DATABASE_MAX_OVERFLOW'])

@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 from flack import create_app
 from flack.api.errors import RETRY_AFTER_SECONDS
-from flack.extensions import db, socketio
+from flack.extensions import db
+from flack.realtime import socketio
 
 from .conftest import make_environ
 from .formation import Formation
@@ -69,7 +70,7 @@ def test_a_request_the_database_cannot_answer_is_a_503_with_retry_after(unreacha
 
 
 def test_a_socketio_post_the_database_cannot_answer_is_acknowledged_with_a_503(unreachable_database, caplog):
-    client = socketio.test_client(unreachable_database)
+    client = socketio(unreachable_database).test_client(unreachable_database)
     try:
         with caplog.at_level(logging.WARNING):
             ack = client.emit('post_message', {'source': 'hello'}, 'some token', callback=True)

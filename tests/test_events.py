@@ -1,5 +1,7 @@
 """Socket.IO handlers, through Flask-SocketIO's test client."""
 
+from flack import presence
+
 from .conftest import basic_auth
 
 
@@ -50,12 +52,12 @@ def test_post_message_with_bad_data_is_a_400_ack(client, socket_client, susan):
 
 def test_post_message_over_the_maximum_length_is_a_413_ack(app_factory):
     app = app_factory(MAX_MESSAGE_LENGTH=5)
-    from flack.extensions import socketio
+    from flack.realtime import socketio
 
     from .conftest import Accounts
 
     susan = Accounts(app.test_client()).new('susan')
-    socket = socketio.test_client(app)
+    socket = socketio(app).test_client(app)
 
     ack = socket.emit('post_message', {'source': 'too long'}, susan.token, callback=True)
 
@@ -85,7 +87,7 @@ def test_connecting_without_a_token_is_anonymous_and_allowed(socket_client):
 
 
 def test_ping_user_brings_the_user_online_and_everyone_hears_it(app, client, socket_client, susan):
-    app.extensions['flack.presence'].claim_offline(susan.id)
+    presence.store(app).claim_offline(susan.id)
     _take_offline_in_database(app, susan.id)
     listener = socket_client()
 
@@ -232,12 +234,12 @@ def test_no_event_payload_or_arity_makes_a_server_error(client, socket_client, s
 
 def test_a_connection_sending_events_too_fast_is_answered_with_429(app_factory):
     app = app_factory(RATELIMIT_ENABLED=1, SOCKETIO_EVENTS_PER_CONNECTION='5 per minute')
-    from flack.extensions import socketio
+    from flack.realtime import socketio
 
     from .conftest import Accounts
 
     susan = Accounts(app.test_client()).new('susan')
-    eager, patient = socketio.test_client(app), socketio.test_client(app)
+    eager, patient = socketio(app).test_client(app), socketio(app).test_client(app)
 
     answers = [eager.emit('ping_user', susan.token, callback=True) for _ in range(7)]
 

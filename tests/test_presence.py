@@ -1,10 +1,70 @@
-"""Presence: online on activity, offline after the timeout, one event per change."""
+"""Presence: online on activity, offline after the timeout, one event per change;
+both presence stores held to one contract."""
 
+import threading
 import time
+
+import pytest
 
 from flack import presence
 from flack.extensions import db
 from flack.models import User
+from flack.presence import MemoryPresenceStore, RedisPresenceStore
+
+from .test_redis_client import redis_connection, redis_server  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(params=['memory', 'redis'])
+def store(request):
+    """Each presence store: the embedded mode's, and the scaled mode's on a Redis of its own."""
+    if request.param == 'memory':
+        return MemoryPresenceStore()
+    return RedisPresenceStore(request.getfixturevalue('redis_connection'))
+
+
+def test_a_store_tells_of_each_flip_once(store):
+    assert store.claim_online(1, now=100) is True
+    assert store.claim_online(1, now=105) is False
+    assert store.last_seen(1) == 105
+    assert store.claim_offline(1) is True
+    assert store.claim_offline(1) is False
+    assert store.claim_online(1, now=110) is True
+
+
+def test_a_store_counts_a_user_it_never_saw_as_online(store):
+    # So that online flags left in the database by an earlier run are cleared.
+    assert store.last_seen(2) is None
+    assert store.claim_offline(2) is True
+
+
+def test_of_callers_claiming_at_once_exactly_one_is_told_it_flipped(store):
+    start = threading.Barrier(8)
+    flips = []
+
+    def claim():
+        start.wait()
+        flips.append(store.claim_online(3, now=100))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(flips) == [False] * 7 + [True]
+
+
+def test_a_store_knows_which_connection_was_a_users_last(store):
+    store.add_connection(1, 'a')
+    store.add_connection(1, 'b')
+
+    assert store.user_of_connection('a') == 1
+    assert store.connections_of(1) == {'a', 'b'}
+    assert store.remove_connection('a') == (1, False)
+    assert store.remove_connection('b') == (1, True)
+    assert store.remove_connection('b') == (None, False)
+    assert store.user_of_connection('a') is None
+    assert store.connections_of(1) == set()
 
 
 def _online(client, user):
@@ -74,7 +134,7 @@ def test_online_flags_left_by_an_earlier_run_are_swept(app_factory, client, susa
 
 def test_last_seen_at_records_the_last_activity_when_going_offline(app, client, susan):
     with app.app_context():
-        app.extensions['flack.presence'].claim_online(susan.id, 1234)
+        presence.store().claim_online(susan.id, 1234)
         presence.sweep(now=time.time() + app.config['PRESENCE_TIMEOUT'] + 1)
 
     assert client.get(f'/api/users/{susan.id}').json['last_seen_at'] == 1234

@@ -5,11 +5,14 @@ from html import escape, unescape
 
 import pytest
 
-from flack import fetch, previews
+from flack import previews, render
 from flack.extensions import db
-from flack.fetch import DESCRIPTION_MAX_LENGTH, ELLIPSIS, TITLE_MAX_LENGTH
-from flack.models import Message, User
-from flack.render import MOST_PREVIEWS
+from flack.models import Message
+from flack.previews import fetch
+from flack.previews.fetch import DESCRIPTION_MAX_LENGTH, ELLIPSIS, TITLE_MAX_LENGTH
+from flack.realtime import socketio
+from flack.render import MOST_PREVIEWS, render_markdown, render_preview
+from flack.work import background_work
 
 from .conftest import Accounts
 from .live import wait_for
@@ -33,11 +36,15 @@ def _stored(app, message_id):
         return message.html, message.previews_pending
 
 
-def _pending_message(app, author, source):
+def _pending_message(app, author, source, **columns):
     """A message stored directly, pending, with no task of its own racing the test."""
     with app.app_context():
         message = Message(
-            user=db.session.get(User, author.id), source=source, html='x', previews_pending=True
+            user_id=author.id,
+            source=source,
+            html=render_markdown(source),
+            previews_pending=True,
+            **columns,
         )
         db.session.add(message)
         db.session.commit()
@@ -64,7 +71,7 @@ def _requests_when_run_again(app, message_id, page):
         # Old enough for the periodic duty to queue it again, were it still pending.
         db.session.get(Message, message_id).updated_at = 1
         db.session.commit()
-    app.extensions['flack.background'].run_periodic_once()
+    background_work(app).run_periodic_once()
     with app.app_context():
         previews.add_previews(message_id)  # as a task redelivered after a crash would
     return len(page.requests) - requests_so_far
@@ -76,11 +83,11 @@ def private_allowed(app_factory):
     return app, app.test_client(), Accounts(app.test_client()).new('susan')
 
 
-def test_a_preview_is_added_escaped_and_broadcast(private_allowed, serve, socket_client):
+def test_a_preview_is_added_escaped_and_broadcast(private_allowed, serve):
     app, client, susan = private_allowed
     page = serve()
     page.routes['/news'] = HOSTILE_PAGE
-    listener = socket_client()
+    listener = socketio(app).test_client(app)
     url = page.url('/news')
 
     message = _post(client, susan, f'look: {url}')
@@ -98,6 +105,7 @@ def test_a_preview_is_added_escaped_and_broadcast(private_allowed, serve, socket
         if event['name'] == 'updated_model' and event['args'][0]['class'] == 'Message'
     ]
     assert broadcast == [message['html'], html]
+    listener.disconnect()
 
 
 @pytest.mark.parametrize('host', ['127.0.0.1', 'localhost'])
@@ -137,6 +145,26 @@ def test_redoing_a_finished_preview_task_changes_nothing(private_allowed, serve)
     assert len(page.requests) == requests_so_far
 
 
+def test_previews_are_appended_to_the_html_rendered_on_post_without_parsing_the_markdown_again(
+    private_allowed, serve, monkeypatch
+):
+    app, client, susan = private_allowed
+    page = serve()
+    page.routes['/news'] = HOSTILE_PAGE
+    source = f'*look*: {page.url("/news")}'
+    message_id = _pending_message(app, susan, source)
+    posted = render_markdown(source)
+    monkeypatch.setattr(render, '_markdown', None)  # any parse from here on fails
+
+    with app.app_context():
+        previews.add_previews(message_id)
+
+    preview = render_preview(
+        page.url('/news'), '<script>alert(1)</script> News', '<img src=x onerror=alert(2)> today'
+    )
+    assert _stored(app, message_id) == (posted + preview, False)
+
+
 def test_messages_without_links_are_not_queued(app, client, susan):
     message = _post(client, susan, 'no links here')
 
@@ -159,15 +187,10 @@ def test_lost_preview_tasks_are_found_and_redone(private_allowed, serve):
     app, client, susan = private_allowed
     page = serve()
     page.routes['/'] = HOSTILE_PAGE
-    with app.app_context():
-        # As if the process died between storing the message and fetching.
-        author = db.session.get(User, susan.id)
-        lost = Message(user=author, source=page.url('/'), html='x', previews_pending=True, updated_at=1)
-        db.session.add(lost)
-        db.session.commit()
-        lost_id = lost.id
+    # As if the process died between storing the message and fetching.
+    lost_id = _pending_message(app, susan, page.url('/'), updated_at=1)
 
-    app.extensions['flack.background'].run_periodic_once()
+    background_work(app).run_periodic_once()
 
     wait_for(lambda: _stored(app, lost_id)[1] is False, 'the lost preview to be redone')
     assert '<blockquote>' in _stored(app, lost_id)[0]
@@ -177,36 +200,24 @@ def test_a_page_that_may_come_back_leaves_the_message_pending_for_a_retry(privat
     app, client, susan = private_allowed
     page = serve()
     page.routes['/busy'] = Route(status=503)
+    message_id = _pending_message(app, susan, page.url('/busy'))
     with app.app_context():
-        # Stored directly: the background task must not race this test.
-        message = Message(
-            user=db.session.get(User, susan.id), source=page.url('/busy'), html='x', previews_pending=True
-        )
-        db.session.add(message)
-        db.session.commit()
-        message_id = message.id
-
         with pytest.raises(previews.PreviewsNotReady):
             previews.add_previews(message_id, give_up_on_transient_errors=False)
         assert _stored(app, message_id)[1] is True
 
         previews.add_previews(message_id, give_up_on_transient_errors=True)
-    assert _stored(app, message_id) == ('x', False)
+    assert _stored(app, message_id) == (render_markdown(page.url('/busy')), False)
 
 
 def test_a_page_that_will_never_answer_is_not_retried(private_allowed, serve):
     app, client, susan = private_allowed
     page = serve()  # 404 for everything
+    message_id = _pending_message(app, susan, page.url('/gone'))
     with app.app_context():
-        message = Message(
-            user=db.session.get(User, susan.id), source=page.url('/gone'), html='x', previews_pending=True
-        )
-        db.session.add(message)
-        db.session.commit()
+        previews.add_previews(message_id, give_up_on_transient_errors=False)
 
-        previews.add_previews(message.id, give_up_on_transient_errors=False)
-
-        assert db.session.get(Message, message.id).previews_pending is False
+    assert _stored(app, message_id) == (render_markdown(page.url('/gone')), False)
 
 
 # Previews are bounded and finite
@@ -296,7 +307,7 @@ def test_previews_that_cannot_be_stored_leave_the_message_as_it_was_and_done(
     with app.app_context():
         previews.add_previews(message_id)
 
-    assert _stored(app, message_id) == ('x', False)
+    assert _stored(app, message_id) == (render_markdown(page.url('/utf7')), False)
     assert len(page.requests) == 1
     assert _requests_when_run_again(app, message_id, page) == 0
 
@@ -320,7 +331,7 @@ def test_a_page_that_keeps_failing_in_a_way_that_may_pass_is_fetched_a_bounded_n
     # The last attempt gives up and marks the message done.
     assert not_ready == previews.MOST_PREVIEW_ATTEMPTS - 1
     assert len(page.requests) == previews.MOST_PREVIEW_ATTEMPTS
-    assert _stored(app, message_id) == ('x', False)
+    assert _stored(app, message_id) == (render_markdown(page.url('/busy')), False)
 
 
 def test_a_message_whose_attempts_all_died_is_marked_done_without_fetching(private_allowed, serve):
@@ -335,7 +346,7 @@ def test_a_message_whose_attempts_all_died_is_marked_done_without_fetching(priva
 
         previews.add_previews(message_id)
 
-    assert _stored(app, message_id) == ('x', False)
+    assert _stored(app, message_id) == (render_markdown(page.url('/')), False)
     assert page.requests == []
 
 

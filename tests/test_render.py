@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from flack.render import ALLOWED_TAGS, links_to_preview, render_markdown, render_preview
+from flack.render import ALLOWED_TAGS, MOST_PREVIEWS, render_markdown, render_message, render_preview
 
 
 class _Elements(HTMLParser):
@@ -68,10 +68,33 @@ def test_other_tags_are_stripped_with_their_text_kept():
     assert render_markdown('# Title') == 'Title'
 
 
-def test_links_to_preview_are_the_http_links_of_the_source():
-    source = 'see http://a.example, [b](https://b.example/x) and mailto:c@example.com and http://a.example'
+def test_the_links_to_preview_are_the_distinct_http_links_of_the_message():
+    source = (
+        'see http://a.example, [b](https://b.example/x?a=1&b=2) and mailto:c@example.com and http://a.example'
+    )
 
-    assert links_to_preview(source) == ['http://a.example', 'https://b.example/x']
+    html, links = render_message(source)
+
+    assert html == render_markdown(source)
+    assert links == ['http://a.example', 'https://b.example/x?a=1&b=2']
+
+
+def test_a_link_typed_as_html_is_previewed_like_any_other():
+    _, links = render_message('<a href="https://a.example/" title="&quot;t&quot;">a</a> https://b.example/')
+
+    assert links == ['https://a.example/', 'https://b.example/']
+
+
+def test_a_link_the_reader_does_not_see_as_one_is_not_previewed():
+    # The sanitizer drops what <style> holds, and shows what <textarea> holds as text.
+    for source in ('x <style>[a](https://a.example/)</style>', 'x <textarea>https://a.example/</textarea>'):
+        assert render_message(source)[1] == []
+
+
+def test_at_most_a_few_links_are_previewed():
+    _, links = render_message(' '.join(f'https://{number}.example/' for number in range(MOST_PREVIEWS + 2)))
+
+    assert links == [f'https://{number}.example/' for number in range(MOST_PREVIEWS)]
 
 
 def test_a_preview_escapes_everything_from_the_page():

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flack.render import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, render_markdown
+from flack.render import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, MOST_PREVIEWS, render_markdown, render_message
 
 # Written out rather than imported: these are the contract's schemes, so that a
 # scheme added to the sanitizer's list by mistake fails here.
@@ -88,6 +88,21 @@ class _Violations(HTMLParser):
 
     def handle_pi(self, data):
         self.found.append(f'processing instruction <?{data}>')
+
+
+class _Links(HTMLParser):
+    """The href of every link in html, as a browser reads it."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.hrefs = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        href = dict(attrs).get('href')
+        if tag == 'a' and href is not None:
+            self.hrefs.append(href)
 
 
 def violations(html):
@@ -261,6 +276,18 @@ def test_an_xss_vector_inside_any_markdown_renders_inert(before, vector, after):
 @given(st.lists(st.one_of(st.sampled_from(XSS_VECTORS), markdown_fragment), min_size=1, max_size=12))
 def test_xss_vectors_mixed_with_each_other_render_inert(pieces):
     assert_rendering_is_inert(''.join(pieces))
+
+
+@bounded_run
+@given(st.lists(st.one_of(st.sampled_from(XSS_VECTORS), markdown_fragment), max_size=20).map(''.join))
+def test_the_links_to_preview_are_the_first_distinct_http_links_a_browser_reads_in_the_html(source):
+    html, links = render_message(source)
+
+    readable = []
+    for href in _Links(html).hrefs:
+        if url_scheme(href) in ('http', 'https') and href not in readable:
+            readable.append(href)
+    assert links == readable[:MOST_PREVIEWS], f'{source!r} rendered to {html!r}'
 
 
 @pytest.mark.parametrize('source', XSS_VECTORS)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from flack import presence
 from flack.extensions import db
 from flack.models import User
 
@@ -137,7 +138,7 @@ def test_reading_a_missing_user_is_a_404(client):
 
 def test_a_valid_token_on_an_open_endpoint_marks_the_caller_online(app, client, accounts):
     susan = accounts.new('susan')
-    app.extensions['flack.presence'].claim_offline(susan.id)
+    presence.store(app).claim_offline(susan.id)
     with app.app_context():
         db.session.execute(db.update(User).values(online=False))
         db.session.commit()

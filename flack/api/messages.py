@@ -1,20 +1,14 @@
 """Messages: post, list, read, edit."""
 
-import functools
-
 from flask import current_app
 
 from .. import chat
 from ..auth import authorize, token_auth
 from ..extensions import db
 from ..models import Message
+from ..realtime.broadcast import serialized
 from ..schemas import MessageList, MessageOut, MessageQuery, MessageSource
-from ..versions import VersionedCache
 from . import OPTIONAL_TOKEN, bp
-
-# Message lists as sent, serialized once per change to the messages rather
-# than once per request: every client reads them, often.
-_listings = VersionedCache('messages', size=32)
 
 
 @bp.post('/messages')
@@ -31,7 +25,11 @@ _listings = VersionedCache('messages', size=32)
 def new_message(fields):
     """Post a message. Link previews are added later and broadcast."""
     message = chat.post_message(token_auth.current_user, fields['source'])
-    return message, 201, {'Location': f'/api/messages/{message.id}'}
+    # The JSON its broadcast carried, made once (a Response passes APIFlask's output as it is).
+    response = current_app.json.response(serialized(message) or MessageOut().dump(message))
+    response.status_code = 201
+    response.headers['Location'] = f'/api/messages/{message.id}'
+    return response
 
 
 @bp.get('/messages')
@@ -46,22 +44,8 @@ def get_messages(query):
     change. With them: a page of older messages by id, newest last, not
     limited to the last day (for scrolling back).
     """
-    user_id = query.get('user_id')
-    if 'limit' in query or 'before' in query:
-        key = ('page', query.get('limit'), query.get('before'), user_id)
-        find = functools.partial(chat.message_page, query.get('limit'), query.get('before'), user_id)
-    else:
-        # The bound moves with the clock, so a listing is kept for a second at most.
-        since = chat.recent_bound(query.get('updated_since'))
-        key = ('recent', since, user_id)
-        find = functools.partial(chat.recent_messages, since, user_id)
-    body = _listings.get(key, lambda: _serialized(find()))
-    return current_app.response_class(body, mimetype=current_app.json.mimetype)
-
-
-def _serialized(messages):
-    """The body apiflask's output (jsonify) would send for ``messages``."""
-    return current_app.json.response(MessageList().dump({'messages': messages})).get_data()
+    # Serialized by chat, once per change to the messages (a cache).
+    return current_app.response_class(chat.listing_json(**query), mimetype=current_app.json.mimetype)
 
 
 @bp.get('/messages/<int:id>')

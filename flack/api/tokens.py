@@ -1,9 +1,7 @@
 """Tokens: sign in with nickname and password, sign out."""
 
-from ..accounts import sign_out
-from ..auth import basic_auth, issue_token, token_auth
-from ..extensions import db
-from ..presence import mark_seen
+from ..accounts import sign_in, sign_out
+from ..auth import basic_auth, token_auth
 from ..schemas import TokenOut
 from . import bp
 
@@ -18,11 +16,7 @@ NO_STORE = {'Cache-Control': 'no-store', 'Pragma': 'no-cache'}
 @bp.doc(responses={429: 'Too many sign-ins from this address or for this nickname; see Retry-After'})
 def new_token():
     """Get a token; a user holding a valid one gets the same one back."""
-    user = basic_auth.current_user
-    token = issue_token(user)
-    db.session.commit()
-    mark_seen(user)
-    return {'token': token}, 200, NO_STORE
+    return {'token': sign_in(basic_auth.current_user)}, 200, NO_STORE
 
 
 @bp.delete('/tokens')

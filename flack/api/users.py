@@ -1,7 +1,5 @@
 """Users: register, list, read, change."""
 
-from sqlalchemy import select
-
 from .. import accounts
 from ..auth import authorize, token_auth
 from ..extensions import db
@@ -33,12 +31,7 @@ def new_user(fields):
 @bp.output(UserList)
 def get_users(query):
     """List users, by time of last change, then nickname."""
-    statement = select(User).order_by(User.updated_at, User.nickname)
-    if 'online' in query:
-        statement = statement.where(User.online.is_(query['online']))
-    if 'updated_since' in query:
-        statement = statement.where(User.updated_at > query['updated_since'])
-    return {'users': db.session.scalars(statement).all()}
+    return {'users': accounts.list_users(**query)}
 
 
 @bp.get('/users/<int:id>')

@@ -15,7 +15,7 @@ process a green thread, an answer or a logged traceback per frame. Here:
   ``message`` handler (Engine.IO's ``on``), counts every packet of each
   connection, and closes the connection at the first malformed packet, or
   once it has sent twice its event budget in one window: up to there the
-  excess events are answered 429 by ``flack.events`` (a client slightly
+  excess events are answered 429 by ``flack.realtime.events`` (a client slightly
   too eager is slowed down, not dropped), beyond it answering is the load.
 
 A connection that is cut off first hears why, as an ``error`` event carrying
@@ -62,9 +62,9 @@ from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from limits import parse
 from socketio import packet
 
-from .api.errors import error_response
-from .json_input import InvalidJSON, NotJSON
-from .logs import quote
+from ..api.errors import error_response
+from ..json_input import InvalidJSON, NotJSON
+from ..logs import quote
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ REJECTED_EVENT = '\x00rejected'
 class RejectedPayload:
     """Stands for a payload that was valid JSON but broke flack.json_input's
     rules (a NUL or lone surrogate in a string, say): the client is answered
-    400 with ``detail`` (``flack.events``), and stays connected."""
+    400 with ``detail`` (``flack.realtime.events``), and stays connected."""
 
     __slots__ = ('detail',)
 
@@ -176,7 +176,7 @@ class _Connection:
 
     def __init__(self, rate):
         self.packets = _Window(rate)  # every packet, counted by the guard
-        self.answered = _Window(rate)  # events a handler ran for (flack.events)
+        self.answered = _Window(rate)  # events a handler ran for (flack.realtime.events)
         self.cut_off = False
 
 

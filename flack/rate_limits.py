@@ -1,15 +1,20 @@
-"""Rate limits, all in one place: who may try how often.
+"""Rate limits on the REST routes: who may try how often.
 
-Counted in memory in the embedded mode and in Redis when ``REDIS_URL`` is
-set, so that a limit holds across every web process. A request over a limit
-gets a JSON 429 with ``Retry-After``. ``RATELIMIT_ENABLED=0`` turns them off
-(load tests).
+A request over a limit gets a JSON 429 with ``Retry-After``.
+``RATELIMIT_ENABLED=0`` turns them off (load tests), and the Socket.IO
+events' budget too: that one is counted per connection, in the process
+holding it, by flack.realtime.socket_guard.
+
+Two storages, one per mode, each a function returning the Flask-Limiter
+settings that select it: ``memory_storage`` counts in the process (embedded
+mode), ``redis_storage`` in Redis, so that a limit holds across every web
+process (scaled mode). ``create_app`` puts its mode's in the app's config
+before ``init_app`` binds the limiter.
 """
 
 import hashlib
-from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -17,7 +22,7 @@ from .api.errors import RETRY_AFTER_SECONDS
 from .nicknames import fold_nickname
 
 TOO_MANY = 'Too many attempts in a short time; wait a little and try again.'
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True, key_prefix='flack')
+EXTENSION = 'flack.rate_limits'
 
 
 def nickname_from_address():
@@ -41,47 +46,40 @@ def refused(response):
     return response.status_code == 401
 
 
-@dataclass(frozen=True)
-class ConfiguredRate:
-    """The rate a setting names, read from the app handling the request.
-
-    The limiter is one for the process and keeps every limit put on a route,
-    whichever app put it there: given the rate itself, a second app (the
-    tests make many) would add its limits to the first one's. Equal for
-    every app, the limits of a route stay one set.
-    """
-
-    setting: str
-
-    def __call__(self):
-        return current_app.config[self.setting]
-
-
 def token_holder():
     """The poster, told apart by the hash of their token (one token per user)."""
     header = request.headers.get('Authorization', '')
     return 'token:' + hashlib.sha256(header.encode()).hexdigest()
 
 
-def init_app(app):
-    """Bind the limiter and put the limits on the routes they guard."""
-    config = app.config
-    if config['REDIS_URL']:
-        config['RATELIMIT_STORAGE_URI'] = config['REDIS_URL']
-        # On the process's bounded pool (flack.redis_client), not one more of its own.
-        config['RATELIMIT_STORAGE_OPTIONS'] = {
-            'connection_pool': app.extensions['flack.redis'].connection_pool
-        }
+def memory_storage():
+    """Count in this process: the embedded mode's one process sees every request."""
+    return {'RATELIMIT_STORAGE_URI': 'memory://'}
+
+
+def redis_storage(redis):
+    """Count in Redis, on the process's bounded pool ``redis`` (flack.redis_client)."""
+    return {
+        # The pool decides where; the URI only names the kind of storage.
+        'RATELIMIT_STORAGE_URI': 'redis://',
+        'RATELIMIT_STORAGE_OPTIONS': {'connection_pool': redis.connection_pool},
         # While Redis is away, count in this process rather than fail the
         # request: a limit degrades, the service does not.
-        config['RATELIMIT_IN_MEMORY_FALLBACK_ENABLED'] = True
-        config['RATELIMIT_SWALLOW_ERRORS'] = True
-    else:
-        config['RATELIMIT_STORAGE_URI'] = 'memory://'
+        'RATELIMIT_IN_MEMORY_FALLBACK_ENABLED': True,
+        'RATELIMIT_SWALLOW_ERRORS': True,
+    }
+
+
+def init_app(app):
+    """Give ``app`` a limiter of its own, on the storage in its config, and
+    put the limits on the routes they guard."""
     # Flask runs after_request functions in the reverse order of
     # registration: registered before the limiter's, this runs after it.
     app.after_request(_outage_retry_after)
+    limiter = Limiter(key_func=get_remote_address, headers_enabled=True, key_prefix='flack')
     limiter.init_app(app)
+    # Held here: Flask-Limiter's decorators keep only a weak reference to it.
+    app.extensions[EXTENSION] = limiter
     # (setting, key, which answers count: None for every one)
     limits = {
         'api.new_token': [
@@ -97,7 +95,7 @@ def init_app(app):
     for endpoint, rules in limits.items():
         view = app.view_functions[endpoint]
         for setting, key, counted in rules:
-            rate = ConfiguredRate(setting)
+            rate = app.config[setting]
             view = limiter.limit(rate, key_func=key, deduct_when=counted, error_message=TOO_MANY)(view)
         app.view_functions[endpoint] = view
 

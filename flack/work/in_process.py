@@ -1,19 +1,14 @@
-"""Slow and periodic work for the embedded mode: green threads of the web process.
-
-The scaled mode's ``tasks.CeleryWork`` offers the same two methods, so the
-code that queues work does not know which one runs it.
-"""
+"""Background work for the embedded mode: green threads of the web process."""
 
 import logging
 import time
 
-from . import presence, previews
-from .extensions import db, socketio
+from .. import presence, previews
+from ..extensions import db
+from ..realtime.server import socketio
+from . import PERIODIC_INTERVAL
 
 log = logging.getLogger(__name__)
-
-# How often the periodic duties run (in both modes).
-PERIODIC_INTERVAL = 5
 
 
 class InProcessWork:
@@ -22,14 +17,19 @@ class InProcessWork:
     def __init__(self, app):
         self.app = app
         self._periodic = None
+        self._stopped = False
 
     def enqueue_previews(self, message_id):
-        socketio.start_background_task(self._run, previews.add_previews, message_id)
+        socketio(self.app).start_background_task(self._run, previews.add_previews, message_id)
 
     def start_periodic(self):
         """Start the presence sweep and the pending-preview retry, once."""
         if self._periodic is None:
-            self._periodic = socketio.start_background_task(self._periodic_loop)
+            self._periodic = socketio(self.app).start_background_task(self._periodic_loop)
+
+    def stop_periodic(self):
+        """End the periodic loop; a run under way finishes first."""
+        self._stopped = True
 
     def run_periodic_once(self):
         self._run(presence.sweep)
@@ -38,9 +38,9 @@ class InProcessWork:
             self.enqueue_previews(message_id)
 
     def _periodic_loop(self):
-        while True:
+        while not self._stopped:
             self.run_periodic_once()
-            socketio.sleep(PERIODIC_INTERVAL)
+            socketio(self.app).sleep(PERIODIC_INTERVAL)
 
     def _run(self, job, *args):
         started = time.monotonic()

@@ -1,11 +1,14 @@
-"""Rate limits: hit, a JSON 429 with Retry-After, recovery; in one process and across two."""
+"""Rate limits: hit, a JSON 429 with Retry-After, recovery; in one process and
+across two; both storages held to one contract."""
 
 import time
 
 import pytest
+import redis
 
 from .conftest import Accounts, basic_auth
 from .live import wait_for
+from .test_redis_client import redis_server  # noqa: F401  (a fixture)
 from .test_scaled import Api, formation, services  # noqa: F401  (fixtures)
 
 WINDOW = 2  # seconds: short, so that a test can wait for recovery
@@ -15,6 +18,36 @@ def _assert_limited(response):
     assert response.status_code == 429
     assert response.json['error'] == 'too many requests'
     assert int(response.headers['Retry-After']) >= 1
+
+
+@pytest.fixture(params=['memory', 'redis'])
+def storage(request):
+    """The settings that choose each storage: the embedded mode's memory, and Redis when scaled."""
+    if request.param == 'memory':
+        return {}
+    return {'REDIS_URL': request.getfixturevalue('redis_server').url}
+
+
+def test_a_limit_holds_with_either_storage(app_factory, storage):
+    client = app_factory(
+        RATELIMIT_ENABLED=1, RATELIMIT_REGISTRATIONS_PER_ADDRESS='2 per minute', **storage
+    ).test_client()
+
+    answers = [
+        client.post('/api/users', json={'nickname': f'u{n}', 'password': 'correct horse'}) for n in range(3)
+    ]
+
+    assert [answer.status_code for answer in answers] == [201, 201, 429]
+    _assert_limited(answers[2])
+
+
+def test_the_scaled_mode_counts_in_redis(app_factory, redis_server):  # noqa: F811
+    client = app_factory(RATELIMIT_ENABLED=1, REDIS_URL=redis_server.url).test_client()
+
+    client.post('/api/users', json={'nickname': 'susan', 'password': 'correct horse'})
+
+    # Not in the in-memory fallback, which would hold for one process only.
+    assert redis.Redis.from_url(redis_server.url).keys('*flack*new_user*')
 
 
 @pytest.fixture

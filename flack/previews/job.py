@@ -1,4 +1,4 @@
-"""Adding link previews to a stored message (run by a background worker).
+"""The preview job: adding link previews to a stored message (run by the background work).
 
 Every run ends, and so does every message's need of them: a run that may
 succeed later (a page that timed out, a database that was away) leaves the
@@ -12,11 +12,11 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 
+from ..api.errors import DATABASE_UNAVAILABLE
+from ..extensions import db
+from ..models import Message, timestamp
+from ..render import previewable_links, render_preview
 from . import fetch
-from .api.errors import DATABASE_UNAVAILABLE
-from .extensions import db
-from .models import Message, timestamp
-from .render import links_to_preview, render_markdown, render_preview
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,10 @@ def add_previews(message_id, give_up_on_transient_errors=True):
     attempt = _start_attempt(message_id)
     if attempt is None:
         return
-    source, last_attempt = attempt
+    source, links, last_attempt = attempt
 
     blocks, transient_failures = [], 0
-    for url in links_to_preview(source):
+    for url in links:
         try:
             blocks.append(_fetch_preview(url))
         except fetch.FetchError as error:
@@ -79,7 +79,7 @@ def add_previews(message_id, give_up_on_transient_errors=True):
 def _start_attempt(message_id):
     """Count a run on the message before it fetches anything.
 
-    Returns the text whose links to fetch and whether this is the last
+    Returns the text, the links to fetch and whether this is the last
     attempt, or None when there is nothing to fetch: the message is gone, done,
     or out of attempts (then it is marked done here).
     """
@@ -97,7 +97,9 @@ def _start_attempt(message_id):
         log.warning('event=previews_given_up message_id=%s attempts=%s', message_id, MOST_PREVIEW_ATTEMPTS)
         return None
     message.preview_attempts += 1
-    attempt = message.source, message.preview_attempts >= MOST_PREVIEW_ATTEMPTS
+    # The links of the HTML rendered on post: the source is not parsed again.
+    links = previewable_links(message.html)
+    attempt = message.source, links, message.preview_attempts >= MOST_PREVIEW_ATTEMPTS
     db.session.commit()
     return attempt
 
@@ -112,7 +114,9 @@ def _store(message_id, source, blocks):
         return
     message.previews_pending = False
     if blocks:
-        message.html = render_markdown(source) + ''.join(blocks)
+        # Appended to the HTML rendered on post, which a pending message's
+        # html always is (text and html change together): no second parse.
+        message.html += ''.join(blocks)
         message.touch()
     db.session.commit()
 

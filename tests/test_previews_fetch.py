@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from flack.fetch import (
+from flack.previews.fetch import (
     DESCRIPTION_MAX_LENGTH,
     ELLIPSIS,
     TITLE_MAX_LENGTH,
@@ -529,7 +529,7 @@ def test_https_sends_the_host_name_as_sni_and_verifies_the_certificate(serve, se
 
 def test_refusal_is_logged_with_the_host_only(serve, caplog):
     server = serve()
-    caplog.set_level(logging.INFO, logger='flack.fetch')
+    caplog.set_level(logging.INFO, logger='flack.previews.fetch')
 
     with pytest.raises(AddressRefused):
         fetch_page(server.url('/private?token=secret', host='localhost'))

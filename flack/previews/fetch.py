@@ -36,7 +36,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from . import logs
+from .. import logs
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,34 @@
+"""Socket.IO: each app's own server, its event handlers, the guard in front
+of them, and the broadcast of every committed change.
+
+``init_app`` wires all four for an app; ``socketio()`` is the current app's
+Flask-SocketIO object (its ``emit``, ``sleep`` and ``start_background_task``).
+"""
+
+from flask_socketio import SocketIO
+
+from . import broadcast, events, socket_guard
+from .server import EXTENSION, socketio
+
+__all__ = ['init_app', 'socketio']
+
+
+def init_app(app, session, options, serves_clients):
+    """Give ``app`` a Socket.IO server built with ``options``.
+
+    A process that serves clients (web) gets the handlers and the guard; one
+    that does not (the Celery worker) only emits. Either way, every commit
+    on ``session`` in the app is broadcast.
+    """
+    server = SocketIO()
+    if serves_clients:
+        events.register(server)
+    # Without an app, Flask-SocketIO only emits: what a worker needs.
+    server.init_app(app if serves_clients else None, **options)
+    app.extensions[EXTENSION] = server
+    if serves_clients:
+        # Counts every packet of a connection and cuts off one that floods
+        # or sends a malformed packet, instead of answering it frame by frame.
+        socket_guard.install(server.server, app.config)
+    broadcast.init_app(app, session)
+    return server

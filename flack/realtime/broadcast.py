@@ -1,0 +1,86 @@
+"""Every committed change to a user or a message is pushed to all clients.
+
+``init_app`` listens to the app's session: its events collect the objects a
+transaction created or touched (``Announced.touch`` in flack.models),
+serialize them while their state is at hand, and emit ``updated_model``
+only once the transaction has committed, so that clients never hear of a
+change that was rolled back. So every function that commits such a change
+(flack.chat, flack.accounts, flack.presence, the preview task) broadcasts
+it, and says so.
+"""
+
+import logging
+
+from sqlalchemy import event
+
+from ..models import Message, User
+from ..schemas import MessageOut, UserOut
+from .server import socketio_if_any
+
+SCHEMAS = {User: UserOut(), Message: MessageOut()}
+PENDING_KEY = 'flack.updated_models'
+EMITTED_KEY = 'flack.emitted'
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app, session):
+    """Broadcast the changes ``app`` commits on ``session`` (a scoped session)."""
+    # The same functions for every app (registered once): each commit is
+    # emitted by the Socket.IO server of the app it ran in.
+    listeners = [
+        ('after_flush', _collect),
+        ('after_commit', _emit),
+        ('after_transaction_end', _deliver),
+        ('after_soft_rollback', _discard),
+    ]
+    for name, listener in listeners:
+        if not event.contains(session, name, listener):
+            event.listen(session, name, listener)
+
+
+def serialized(obj):
+    """What the broadcast of ``obj``'s last committed change carried, if it had one.
+
+    A route or event answering with the object sends the same JSON, made once.
+    """
+    return getattr(obj, '_broadcast_as', None)
+
+
+def _collect(session, flush_context):
+    pending = session.info.setdefault(PENDING_KEY, {})
+    for obj in list(session.new) + list(session.dirty):
+        schema = SCHEMAS.get(type(obj))
+        if schema is not None and (obj.take_touched() or obj in session.new):
+            model = schema.dump(obj)
+            obj._broadcast_as = model
+            pending[(type(obj).__name__, obj.id)] = model
+
+
+def _emit(session):
+    server = socketio_if_any()
+    if server is None or server.server is None:  # a command-line process with no Socket.IO
+        session.info.pop(PENDING_KEY, None)
+        return
+    for (class_name, _), model in session.info.pop(PENDING_KEY, {}).items():
+        try:
+            server.emit('updated_model', {'class': class_name, 'model': model})
+            session.info[EMITTED_KEY] = True
+        except Exception:
+            # The change is stored; clients that missed the event find it
+            # when they read again with updated_since after reconnecting.
+            log.exception('event=broadcast_failed class=%s id=%s', class_name, model.get('id'))
+
+
+def _deliver(session, transaction):
+    # Once the database connection is back in the pool, let the client
+    # connections send what was queued for them before this request goes
+    # on; otherwise every other request that is ready would run first.
+    if session.info.pop(EMITTED_KEY, False):
+        server = socketio_if_any()
+        if server is not None:
+            server.sleep(0)
+
+
+def _discard(session, previous_transaction):
+    session.info.pop(PENDING_KEY, None)

@@ -1,14 +1,13 @@
 """Every line the processes write is one whole ``key=value`` event: the web
 process while hundreds of websocket clients come and go, some of them
-abruptly; the worker and the clock from start to stop."""
+abruptly (the worker and the clock: test_worker.py; gunicorn's access line:
+test_gunicorn_logging.py); every value flack.logs writes stays one value."""
 
 import json
 import logging
 import re
-import secrets
 import socket
 import struct
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,9 +15,7 @@ import requests
 
 from flack import logs
 
-from .formation import Formation
 from .live import LiveFlack, raw_socketio, wait_for
-from .services import PostgresDatabase, RedisServer
 
 CLIENTS = 500
 
@@ -144,87 +141,6 @@ def no_connections_left(live):
                 if local.endswith(port) and state in ('01', '08'):  # ESTABLISHED, CLOSE_WAIT
                     return False
     return True
-
-
-@pytest.fixture
-def scaled(tmp_path):
-    """(a released formation on PostgreSQL and a Redis of its own, that Redis)."""
-    redis_server = RedisServer(tmp_path).start()
-    database = PostgresDatabase()
-    try:
-        yield Formation(tmp_path, database.url, redis_server.url).release(), redis_server
-    finally:
-        redis_server.stop()
-        database.drop()
-
-
-@pytest.mark.scaled
-def test_each_line_of_the_worker_and_clock_is_one_event_from_start_to_stop(scaled):
-    formation, _ = scaled
-    worker = formation.start('worker')
-    clock = formation.start('clock', wait=False)
-    # The clock sends its duties every 5 s; the worker logs running them.
-    wait_for(lambda: b'sweep_presence' in worker.output() and b'succeeded' in worker.output(), 'a duty run')
-    formation.stop()
-
-    for process in (worker, clock):
-        lines = process.output().decode().splitlines()
-        assert lines, process.name
-        for line in lines:
-            try:
-                parse_event(line)
-            except ValueError as error:
-                pytest.fail(f'{process.name} wrote a line that is not one event ({error}): {line!r}')
-    assert (
-        b'level=INFO logger=celery.apps.worker msg="worker: Cold shutdown (MainProcess)"' in worker.output()
-    )
-
-
-@pytest.mark.scaled
-def test_a_tick_the_clock_cannot_send_is_one_warning_line_and_the_next_tick_sends(scaled):
-    formation, redis_server = scaled
-    clock = formation.start('clock', wait=False)
-    wait_for(lambda: b'event=periodic_task_sent' in clock.output(), 'a tick')
-    redis_server.stop()
-    wait_for(lambda: b'event=periodic_task_not_sent' in clock.output(), 'a tick while Redis is away', 30)
-    redis_server.start()
-    sent_before = clock.output().count(b'event=periodic_task_sent')
-    wait_for(
-        lambda: clock.output().count(b'event=periodic_task_sent') > sent_before, 'a tick once it is back', 30
-    )
-    formation.stop()
-
-    output = clock.output().decode()
-    assert 'Message Error' not in output and 'File \\"' not in output, 'a call stack in the log'
-    failed = [parse_event(line) for line in output.splitlines() if 'event=periodic_task_not_sent' in line]
-    assert failed[0]['level'] == 'WARNING'
-    assert failed[0]['task'] in ('sweep-presence', 'retry-pending-previews')
-    assert 'connecting' in failed[0]['detail']  # the reason, from the broker's client
-
-
-def test_a_crlf_in_the_path_or_a_header_cannot_forge_an_access_log_line(tmp_path):
-    forged = '/nope\r\ntime=2024-01-01T00:00:00 level=ERROR logger=gunicorn.error event=forged'
-    odd = '/odd "quoted" back\\slash \x1b[31mred'
-    request_id = 'abc level=ERROR event=forged'
-    with LiveFlack(tmp_path, SECRET_KEY=secrets.token_hex(32)) as live:
-        for path, headers in [(forged, {}), (odd, {}), ('/plain', {'X-Request-ID': request_id})]:
-            answer = requests.get(
-                live.url + urllib.parse.quote(path, safe='/=:'), headers=headers, timeout=10
-            )
-            assert answer.status_code == 404
-    lines = live.log.read_text().splitlines()
-
-    events, unreadable = [], []
-    for line in lines:
-        try:
-            events.append(parse_event(line))
-        except ValueError as error:
-            unreadable.append(f'{error}: {line!r}')
-    assert not unreadable, '\n'.join(unreadable)
-    assert not [event for event in events if event.get('event') == 'forged']
-    access = {event['path']: event for event in events if event.get('event') == 'request'}
-    assert access[forged]['status'] == access[odd]['status'] == '404'
-    assert access['/plain']['request_id'] == request_id
 
 
 def formatted(level, message, *args):

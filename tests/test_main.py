@@ -1,17 +1,14 @@
-"""The page and the operational routes; both health probes held to one contract."""
+"""The page and the operational routes: /stats, /healthz (which asks each probe of the mode, flack.health)."""
 
-import shutil
-import time
 from dataclasses import dataclass
 
 import pytest
 
 from flack import create_app
-from flack.extensions import db
-from flack.health import DatabaseProbe, RedisProbe
 
 from .conftest import make_environ
-from .test_redis_client import redis_connection, redis_server  # noqa: F401  (fixtures)
+from .test_health import Database
+from .test_redis_client import redis_server  # noqa: F401  (a fixture)
 
 
 def test_the_page_loads(client):
@@ -47,54 +44,6 @@ def test_healthz_is_a_503_when_the_database_does_not_answer(tmp_path):
     assert response.status_code == 503
     # Named, so that whoever reads it knows which service is down.
     assert response.json == {'status': 'unavailable', 'database': 'unavailable'}
-
-
-class Database:
-    """A SQLite database in a folder of its own, which ``stop`` takes away."""
-
-    def __init__(self, tmp_path):
-        self.folder = tmp_path / 'database'
-        self.folder.mkdir()
-        self.url = f'sqlite:///{self.folder / "flack.sqlite"}'
-
-    def stop(self, app):
-        shutil.rmtree(self.folder)
-        with app.app_context():
-            db.engine.dispose()  # no connection left open to the file
-
-
-@dataclass
-class Probed:
-    probe: object
-    stop: object
-
-
-@pytest.fixture(params=['database', 'redis'])
-def probed(request, tmp_path):
-    """Each health probe, on a service of the test's own, and how to stop that service."""
-    if request.param == 'redis':
-        yield Probed(
-            RedisProbe(request.getfixturevalue('redis_connection')),
-            request.getfixturevalue('redis_server').stop,
-        )
-        return
-    database = Database(tmp_path)
-    app = create_app(make_environ(tmp_path, DATABASE_URL=database.url))
-
-    def stop():
-        db.session.remove()  # gives its connection back, for the engine to close
-        database.stop(app)
-
-    with app.app_context():
-        yield Probed(DatabaseProbe(), stop)
-
-
-def test_a_probe_says_whether_its_service_answers(probed):
-    assert probed.probe.answers() is True
-
-    probed.stop()
-
-    assert probed.probe.answers() is False
 
 
 @dataclass
@@ -140,9 +89,3 @@ def test_the_openapi_document_is_served(client):
 
     assert document['openapi'].startswith('3.')
     assert document['info']['title'] == 'Flack'
-
-
-def test_timestamps_are_integer_seconds(client, susan):
-    user = client.get(f'/api/users/{susan.id}').json
-
-    assert abs(user['created_at'] - time.time()) < 5

@@ -1,4 +1,9 @@
-"""Security headers on every response, and X-Forwarded-* believed for TRUSTED_PROXY_HOPS hops only."""
+"""Security headers on every response, Engine.IO's included; redirects that
+never name the host a client claimed; and X-Forwarded-* believed for
+TRUSTED_PROXY_HOPS hops only."""
+
+import json
+import secrets
 
 import pytest
 import requests
@@ -107,3 +112,63 @@ def test_behind_one_proxy_only_the_last_entry_of_x_forwarded_for_is_trusted(app_
     # A client cannot escape its limit by inventing an address in front of the router's.
     assert register('second', '198.51.100.8, 203.0.113.1').status_code == 429
     assert register('third', '203.0.113.2').status_code == 201
+
+
+@pytest.fixture(scope='module', params=['eventlet', 'gevent'])
+def live(request, tmp_path_factory):
+    """The web process, on each of the workers ASYNC_MODE chooses between."""
+    path = tmp_path_factory.mktemp('security')
+    with LiveFlack(path, ASYNC_MODE=request.param, SECRET_KEY=secrets.token_hex(32)) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ('path', 'location'),
+    # (The test client would read a path starting with // as a host.)
+    [('/api//users', '/api/users'), ('/api///users?online=1', '/api/users?online=1')],
+)
+def test_a_slash_merging_redirect_does_not_name_the_host_the_client_sent(client, path, location):
+    response = client.get(path, headers={'Host': 'evil.example'})
+
+    assert response.status_code == 308
+    assert response.headers['Location'] == location
+    assert b'evil.example' not in response.data
+
+
+def test_a_redirect_through_gunicorn_is_relative_too(live):
+    response = requests.get(
+        f'{live.url}//api//users', headers={'Host': 'evil.example'}, allow_redirects=False, timeout=10
+    )
+
+    assert response.status_code == 308
+    assert response.headers['Location'] == '/api/users'
+    assert 'evil.example' not in response.text
+
+
+def assert_security_headers(headers):
+    assert "frame-ancestors 'none'" in headers['Content-Security-Policy']
+    assert headers['X-Content-Type-Options'] == 'nosniff'
+    assert headers['Referrer-Policy'] == 'no-referrer'
+    assert headers['X-Frame-Options'] == 'DENY'
+
+
+def test_engineio_polling_answers_carry_the_security_headers(live):
+    opened = requests.get(f'{live.url}/socket.io/?EIO=4&transport=polling', timeout=10)
+    assert opened.status_code == 200 and opened.text.startswith('0{')
+    sid = json.loads(opened.text[1:])['sid']
+    joined = requests.post(f'{live.url}/socket.io/?EIO=4&transport=polling&sid={sid}', data='40', timeout=10)
+    refused = requests.get(f'{live.url}/socket.io/?EIO=1&transport=polling', timeout=10)
+
+    for response in (opened, joined, refused):
+        assert_security_headers(response.headers)
+    assert refused.status_code == 400
+
+
+def test_engineio_answers_get_hsts_when_the_router_saw_https(app_factory):
+    client = app_factory(TRUSTED_PROXY_HOPS=1).test_client()  # behind the platform's router
+
+    response = client.get('/socket.io/?EIO=4&transport=polling', headers={'X-Forwarded-Proto': 'https'})
+
+    assert response.status_code == 200
+    assert_security_headers(response.headers)
+    assert response.headers['Strict-Transport-Security'].startswith('max-age=')

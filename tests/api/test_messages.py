@@ -7,7 +7,7 @@ import pytest
 from flack.extensions import db
 from flack.models import Message
 
-from .conftest import Accounts
+from ..conftest import Accounts
 
 MESSAGE_FIELDS = {'id', 'source', 'html', 'user_id', 'created_at', 'updated_at', '_links'}
 

@@ -2,25 +2,7 @@
 
 from flack import presence
 
-from .conftest import basic_auth
-
-
-def _models(socket, class_name):
-    """The ``updated_model`` payloads of one class received so far."""
-    return [
-        event['args'][0]['model']
-        for event in socket.get_received()
-        if event['name'] == 'updated_model' and event['args'][0]['class'] == class_name
-    ]
-
-
-def test_every_client_hears_of_a_new_message_posted_over_rest(client, socket_client, susan):
-    listeners = [socket_client(), socket_client()]
-
-    message = client.post('/api/messages', json={'source': 'hi *all*'}, headers=susan.headers).json
-
-    for listener in listeners:
-        assert _models(listener, 'Message') == [message]
+from .test_broadcast import heard_models
 
 
 def test_post_message_event_stores_and_broadcasts_the_message(client, socket_client, susan):
@@ -31,7 +13,7 @@ def test_post_message_event_stores_and_broadcasts_the_message(client, socket_cli
     assert ack['html'] == 'hello <em>world</em>!'
     assert ack['user_id'] == susan.id
     assert client.get(f'/api/messages/{ack["id"]}').json == ack
-    assert _models(listener, 'Message') == [ack]
+    assert heard_models(listener, 'Message') == [ack]
 
 
 def test_post_message_with_a_bad_token_is_refused_and_stores_nothing(client, socket_client):
@@ -54,7 +36,7 @@ def test_post_message_over_the_maximum_length_is_a_413_ack(app_factory):
     app = app_factory(MAX_MESSAGE_LENGTH=5)
     from flack.realtime import socketio
 
-    from .conftest import Accounts
+    from ..conftest import Accounts
 
     susan = Accounts(app.test_client()).new('susan')
     socket = socketio(app).test_client(app)
@@ -95,7 +77,7 @@ def test_ping_user_brings_the_user_online_and_everyone_hears_it(app, client, soc
 
     assert ack == {'status': 'ok'}
     assert client.get(f'/api/users/{susan.id}').json['online'] is True
-    assert [user['online'] for user in _models(listener, 'User')] == [True]
+    assert [user['online'] for user in heard_models(listener, 'User')] == [True]
 
 
 def test_ping_user_with_a_bad_token_changes_nothing(client, socket_client, susan):
@@ -115,53 +97,7 @@ def test_closing_the_last_connection_takes_the_user_offline_once(client, socket_
 
     second.disconnect()
     assert client.get(f'/api/users/{susan.id}').json['online'] is False
-    assert [user['online'] for user in _models(listener, 'User')] == [False]
-
-
-def test_revoking_the_token_closes_the_users_connections(client, socket_client, susan):
-    socket = socket_client(auth={'token': susan.token})
-
-    client.delete('/api/tokens', headers=susan.headers)
-
-    assert not socket.is_connected()
-    assert client.get(f'/api/users/{susan.id}').json['online'] is False
-
-
-def test_a_new_user_is_broadcast(client, socket_client):
-    listener = socket_client()
-
-    user = client.post('/api/users', json={'nickname': 'susan', 'password': 'correct horse'}).json
-
-    assert _models(listener, 'User') == [user]
-
-
-def test_signing_in_is_not_broadcast_as_a_change_but_coming_online_is(client, socket_client, accounts):
-    accounts.register('susan')
-    listener = socket_client()
-
-    client.post('/api/tokens', headers=basic_auth('susan', 'correct horse'))
-    client.post('/api/tokens', headers=basic_auth('susan', 'correct horse'))
-
-    assert [user['online'] for user in _models(listener, 'User')] == [True]
-
-
-def test_an_edit_is_broadcast(client, socket_client, susan):
-    message = client.post('/api/messages', json={'source': 'hi'}, headers=susan.headers).json
-    listener = socket_client()
-
-    client.put(f'/api/messages/{message["id"]}', json={'source': 'hello'}, headers=susan.headers)
-
-    assert [m['source'] for m in _models(listener, 'Message')] == ['hello']
-
-
-def test_a_failed_request_broadcasts_nothing(client, socket_client, susan, david):
-    message = client.post('/api/messages', json={'source': 'hi'}, headers=susan.headers).json
-    listener = socket_client()
-
-    client.put(f'/api/messages/{message["id"]}', json={'source': 'x'}, headers=david.headers)
-    client.post('/api/users', json={'nickname': 'susan', 'password': 'correct horse'})
-
-    assert listener.get_received() == []
+    assert [user['online'] for user in heard_models(listener, 'User')] == [False]
 
 
 def test_unknown_events_and_odd_arguments_get_no_server_error(socket_client, susan):
@@ -236,7 +172,7 @@ def test_a_connection_sending_events_too_fast_is_answered_with_429(app_factory):
     app = app_factory(RATELIMIT_ENABLED=1, SOCKETIO_EVENTS_PER_CONNECTION='5 per minute')
     from flack.realtime import socketio
 
-    from .conftest import Accounts
+    from ..conftest import Accounts
 
     susan = Accounts(app.test_client()).new('susan')
     eager, patient = socketio(app).test_client(app), socketio(app).test_client(app)

@@ -14,11 +14,11 @@ from flack.models import Message
 from flack.render import render_markdown, render_preview
 from flack.work import background_work
 
-from .conftest import Accounts, make_environ
-from .formation import Formation
-from .live import wait_for
-from .pages import html_page
-from .services import PostgresDatabase, RedisServer
+from ..conftest import Accounts, make_environ
+from ..formation import Formation
+from ..live import wait_for
+from ..pages import html_page
+from ..services import PostgresDatabase, RedisServer
 
 PAGE = html_page('<title>A local page</title><meta name="description" content="Made for tests">')
 PREVIEW = ('A local page', 'Made for tests')

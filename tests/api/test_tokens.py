@@ -7,10 +7,10 @@ import pytest
 from flack.extensions import db
 from flack.models import User
 
-from .conftest import basic_auth, bearer, stored_counts
-from .test_bad_input import CHALLENGE, MALFORMED_AUTHORIZATION
+from ..conftest import basic_auth, bearer, stored_counts
+from ..test_auth import CHALLENGE, MALFORMED_AUTHORIZATION
 
-# Headers that hold no credentials (test_bad_input's, and two more).
+# Headers that hold no credentials (test_auth's, and two more).
 MALFORMED = {
     **MALFORMED_AUTHORIZATION,
     'Bearer of two words': 'Bearer a b',

@@ -28,8 +28,8 @@ from flack.previews.fetch import (
     public_addresses_only,
 )
 
-from .live import free_port
-from .pages import HTML, Route, html_page, redirect
+from ..live import free_port
+from ..pages import HTML, Route, html_page, redirect
 
 OUTSIDE_ADDRESS = ipaddress.ip_address('127.0.0.2')
 

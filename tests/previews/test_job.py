@@ -14,9 +14,9 @@ from flack.realtime import socketio
 from flack.render import MOST_PREVIEWS, render_markdown, render_preview
 from flack.work import background_work
 
-from .conftest import Accounts
-from .live import wait_for
-from .pages import Route, html_page
+from ..conftest import Accounts
+from ..live import wait_for
+from ..pages import Route, html_page
 
 HOSTILE_PAGE = html_page(
     '<html><head><title>&lt;script&gt;alert(1)&lt;/script&gt; News</title>'

@@ -12,7 +12,7 @@ import requests
 import socketio
 import websocket
 
-from .live import Listener, LiveFlack, wait_for
+from ..live import Listener, LiveFlack, wait_for
 
 CUT_OFF = 'event=socketio_cut_off'
 

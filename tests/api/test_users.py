@@ -6,7 +6,7 @@ from flack import presence
 from flack.extensions import db
 from flack.models import User
 
-from .conftest import basic_auth, bearer
+from ..conftest import basic_auth, bearer
 
 USER_FIELDS = {'id', 'nickname', 'created_at', 'updated_at', 'last_seen_at', 'online', '_links'}
 

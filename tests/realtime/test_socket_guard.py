@@ -60,8 +60,11 @@ def raw_connection(live, join=True, headers=None):
     return ws
 
 
-def frames_until_closed(ws, patience=1.0):
-    """The text frames the server sends until it closes the connection; fails after ``patience`` s."""
+def frames_until_closed(ws, patience=1.0, resets=None):
+    """The text frames the server sends until it closes the connection; fails after ``patience`` s.
+
+    A connection reset ends it too, and is added to ``resets`` if given.
+    """
     deadline, frames = time.monotonic() + patience, []
     while True:
         ws.settimeout(max(deadline - time.monotonic(), 0.01))
@@ -69,6 +72,10 @@ def frames_until_closed(ws, patience=1.0):
             frame = ws.recv()
         except websocket.WebSocketTimeoutException:
             raise AssertionError(f'still open after {patience} s; heard {frames[-5:]}') from None
+        except ConnectionResetError:
+            if resets is not None:
+                resets.append(True)
+            return frames
         except (websocket.WebSocketConnectionClosedException, ConnectionError):
             return frames
         if not frame:  # the close frame
@@ -173,8 +180,9 @@ def flood(live, results):
             ws.send(f'42{n}["ping_user"]')
     except (websocket.WebSocketException, ConnectionError):
         pass  # cut off while sending
-    frames = frames_until_closed(ws)
-    results.append((time.monotonic() - started, frames))
+    resets = []
+    frames = frames_until_closed(ws, resets=resets)
+    results.append((time.monotonic() - started, frames, bool(resets)))
 
 
 def test_a_flooding_connection_is_closed_while_others_are_served(live, token):
@@ -201,13 +209,20 @@ def test_a_flooding_connection_is_closed_while_others_are_served(live, token):
         listener.close()
 
     assert len(results) == 3
-    for elapsed, frames in results:
+    for elapsed, frames, reset in results:
         assert elapsed < 1, f'a flooder was cut off only after {elapsed:.1f} s'
         acks = [frame for frame in frames if frame.startswith('43')]
         # Its budget (20) answered, as many 429s, then cut off.
         assert len(acks) <= 40
+        if reset:
+            # The server closed with the flooder's own frames still unread,
+            # and TCP answers that with a reset, which may take the last
+            # frames with it: the log lines below still show the cut-off.
+            continue
         assert error_event(frames)['error'] == 'too many requests'
-        assert frames[-2:] == ['41', '1']
+        # The Socket.IO disconnect; Engine.IO's close ('1') may lose the race
+        # with the websocket's own close frame.
+        assert frames[-1] == '41' or frames[-2:] == ['41', '1']
     wait_for(lambda: len(cut_off_lines(live)) == cut_offs_before + 3, 'the warnings', patience=5)
     assert all('reason=flood' in line for line in cut_off_lines(live)[cut_offs_before:])
     assert not problem_lines(live)

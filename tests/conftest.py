@@ -2,11 +2,13 @@
 
 import base64
 import os
+import threading
 from collections import Counter
 from dataclasses import dataclass
 
 import pytest
 import sqlalchemy
+from werkzeug.serving import make_server
 
 from flack import create_app
 from flack.extensions import db
@@ -172,6 +174,22 @@ def stored_counts(app):
         users = db.session.query(User.id, User.nickname, User.password_hash, User.token_hash).all()
         messages = db.session.query(Message.id, Message.source, Message.html, Message.updated_at).all()
         return sorted(users), sorted(messages)
+
+
+@pytest.fixture
+def serve_app():
+    """Serve apps on free loopback ports (Werkzeug, a thread each) until the test ends; gives their URLs."""
+    servers = []
+
+    def start(app):
+        server = make_server('127.0.0.1', 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f'http://127.0.0.1:{server.server_port}'
+
+    yield start
+    for server in servers:
+        server.shutdown()
 
 
 @pytest.fixture

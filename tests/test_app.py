@@ -2,12 +2,9 @@
 one embedded (SQLite, memory) and one scaled (PostgreSQL, a Redis of its
 own), share no cache, counter or connection."""
 
-import threading
-
 import pytest
 import socketio
 import sqlalchemy
-from werkzeug.serving import make_server
 
 from flack import create_app, fanout, presence, realtime, redis_client
 from flack.change_counters import changes
@@ -45,22 +42,6 @@ def two_apps(tmp_path, postgres_database):
         redis_server.stop()
 
 
-@pytest.fixture
-def served():
-    """Serve apps on free loopback ports, each in a thread, until the test ends."""
-    servers = []
-
-    def start(app):
-        server = make_server('127.0.0.1', 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f'http://127.0.0.1:{server.server_port}'
-
-    yield start
-    for server in servers:
-        server.shutdown()
-
-
 def _listener(url, token):
     """A python-socketio client connected as the token's holder; it keeps the sources it hears."""
     heard = []
@@ -72,12 +53,12 @@ def _listener(url, token):
     return client, heard
 
 
-def test_two_apps_in_one_process_share_no_cache_counter_or_connection(two_apps, served):
+def test_two_apps_in_one_process_share_no_cache_counter_or_connection(two_apps, serve_app):
     embedded, scaled = two_apps
     susan = Accounts(embedded.test_client()).new('susan')
     david = Accounts(scaled.test_client()).new('david')
-    embedded_client, embedded_heard = _listener(served(embedded), susan.token)
-    scaled_client, scaled_heard = _listener(served(scaled), david.token)
+    embedded_client, embedded_heard = _listener(serve_app(embedded), susan.token)
+    scaled_client, scaled_heard = _listener(serve_app(scaled), david.token)
     try:
         # Each app's caches and counters are its own: the scaled one counts nothing.
         embedded.test_client().get('/api/messages')

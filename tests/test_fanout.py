@@ -1,12 +1,10 @@
 """Fan-out: both client managers held to one contract, on a live server."""
 
 import queue
-import threading
 from dataclasses import dataclass
 
 import pytest
 import socketio
-from werkzeug.serving import make_server
 
 from flack import create_app, realtime
 from flack.extensions import db
@@ -31,23 +29,7 @@ def fanout(request):
     return Fanout({'REDIS_URL': request.getfixturevalue('redis_server').url}, 'worker')
 
 
-@pytest.fixture
-def serve():
-    """Serve an app on a free loopback port, in a thread, until the test ends."""
-    servers = []
-
-    def start(app):
-        server = make_server('127.0.0.1', 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f'http://127.0.0.1:{server.server_port}'
-
-    yield start
-    for server in servers:
-        server.shutdown()
-
-
-def test_a_connected_client_hears_an_event_emitted_through_the_fanout(tmp_path, fanout, serve):
+def test_a_connected_client_hears_an_event_emitted_through_the_fanout(tmp_path, fanout, serve_app):
     environ = make_environ(tmp_path, **fanout.settings)
     web = create_app(environ)
     with web.app_context():
@@ -58,7 +40,7 @@ def test_a_connected_client_hears_an_event_emitted_through_the_fanout(tmp_path, 
     heard = queue.Queue()
     client = socketio.Client(reconnection=False)
     client.on('fanout_check', heard.put)
-    client.connect(serve(web), transports=['polling'], wait_timeout=10)
+    client.connect(serve_app(web), transports=['polling'], wait_timeout=10)
 
     def emitted_and_heard():
         # Emitted until heard: a Redis subscription starts listening a little

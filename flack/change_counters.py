@@ -19,7 +19,8 @@ from collections.abc import Hashable, Iterable
 from typing import Protocol
 
 from flask import current_app, has_app_context
-from sqlalchemy import event
+
+from .extensions import listen_once
 
 EXTENSION = 'flack.change_counters'
 # The tables a transaction changed, kept in its session's info until it ends.
@@ -123,8 +124,7 @@ def init_app(app, session, counters):
         ('after_soft_rollback', _discard, {}),
     ]
     for name, listener, options in listeners:
-        if not event.contains(session, name, listener):
-            event.listen(session, name, listener, **options)
+        listen_once(session, name, listener, **options)
 
 
 def changes(app=None):

@@ -5,6 +5,7 @@ else an app holds (its Socket.IO server, adapters, caches) is made per app
 in ``create_app``."""
 
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -15,3 +16,13 @@ class Base(DeclarativeBase):
 # Objects keep their values after a commit: a request that has just
 # written a message sends it back without reading it again.
 db = SQLAlchemy(model_class=Base, session_options={'expire_on_commit': False})
+
+
+def listen_once(session, name, listener, **options):
+    """Register ``listener`` for the session event ``name``, unless it already is.
+
+    The session is the process's (``db.session``): a listener registered by
+    each app's ``init_app`` must run once per commit, not once per app.
+    """
+    if not event.contains(session, name, listener):
+        event.listen(session, name, listener, **options)

@@ -26,7 +26,7 @@ def new_message(fields):
     """Post a message. Link previews are added later and broadcast."""
     message = chat.post_message(token_auth.current_user, fields['source'])
     # The JSON its broadcast carried, made once (a Response passes APIFlask's output as it is).
-    response = current_app.json.response(serialized(message) or MessageOut().dump(message))
+    response = current_app.json.response(serialized(message))
     response.status_code = 201
     response.headers['Location'] = f'/api/messages/{message.id}'
     return response

@@ -11,8 +11,7 @@ it, and says so.
 
 import logging
 
-from sqlalchemy import event
-
+from ..extensions import listen_once
 from ..models import Message, User
 from ..schemas import MessageOut, UserOut
 from .server import socketio_if_any
@@ -35,16 +34,16 @@ def init_app(app, session):
         ('after_soft_rollback', _discard),
     ]
     for name, listener in listeners:
-        if not event.contains(session, name, listener):
-            event.listen(session, name, listener)
+        listen_once(session, name, listener)
 
 
 def serialized(obj):
-    """What the broadcast of ``obj``'s last committed change carried, if it had one.
+    """``obj`` (a user or a message) as its last broadcast carried it, else as it is now.
 
     A route or event answering with the object sends the same JSON, made once.
     """
-    return getattr(obj, '_broadcast_as', None)
+    model = getattr(obj, '_broadcast_as', None)
+    return model if model is not None else SCHEMAS[type(obj)].dump(obj)
 
 
 def _collect(session, flush_context):

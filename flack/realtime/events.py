@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from .. import chat, presence
 from ..api.errors import DATABASE_UNAVAILABLE, database_unavailable, error_response
 from ..auth import user_for_token
-from ..schemas import MessageOut, MessageSource
+from ..schemas import MessageSource
 from . import broadcast, socket_guard
 from .socket_guard import REJECTED_EVENT, RejectedPayload
 
@@ -126,7 +126,7 @@ def on_post_message(data=None, token=None, *_):
         return _error(401, 'The token is not valid.')
     fields = MessageSource().load(data if isinstance(data, dict) else {'source': data})
     posted = chat.post_message(user, fields['source'])
-    return broadcast.serialized(posted) or MessageOut().dump(posted)
+    return broadcast.serialized(posted)
 
 
 @answered

@@ -23,7 +23,6 @@ from . import (
 )
 from .api import bp as api_bp
 from .api import errors, json_bodies
-from .change_counters import MemoryChangeCounters, NoChangeCounters
 from .config import INSTANCE_PATH, load_settings
 from .extensions import db
 from .health import DatabaseProbe, RedisProbe
@@ -79,6 +78,8 @@ def build_app(environ=None, process='web'):
     if app.config['SQLALCHEMY_DATABASE_URI'].startswith('postgresql'):
         green.make_postgresql_cooperative(mode)
     db.init_app(app)
+    # Caches kept exact by counters the database keeps, in either mode.
+    change_counters.init_app(app, db.session)
     if process == 'cli':
         # Alembic only where migrations run: it costs every web process memory.
         from flask_migrate import Migrate
@@ -142,11 +143,10 @@ def _never_dispatched():
 
 
 def _choose_embedded_adapters(app, serves_clients):
-    """One process: presence, statistics, rate limits, change counters,
-    background work and fan-out in memory; the database is the one service
-    to probe. Returns the fan-out, for the Socket.IO server."""
+    """One process: presence, statistics, rate limits, background work and
+    fan-out in memory; the database is the one service to probe. Returns the
+    fan-out, for the Socket.IO server."""
     presence.init_app(app, MemoryPresenceStore())
-    change_counters.init_app(app, db.session, MemoryChangeCounters())
     stats.init_app(app, MemoryRequestCounter(app.config['REQUEST_STATS_WINDOW']))
     app.config.update(rate_limits.memory_storage())
     health.init_app(app, [DatabaseProbe()])
@@ -156,11 +156,10 @@ def _choose_embedded_adapters(app, serves_clients):
 
 def _choose_scaled_adapters(app, serves_clients):
     """Many processes: presence, statistics, rate limits and fan-out in Redis
-    (probed with the database), background work on Celery, and no caching
-    (see flack.change_counters). Returns the fan-out, for the Socket.IO server."""
+    (probed with the database), background work on Celery. Returns the
+    fan-out, for the Socket.IO server."""
     redis = redis_client.connection(app)
     presence.init_app(app, RedisPresenceStore(redis))
-    change_counters.init_app(app, db.session, NoChangeCounters())
     stats.init_app(app, RedisRequestCounter(redis, app.config['REQUEST_STATS_WINDOW']))
     app.config.update(rate_limits.redis_storage(redis))
     health.init_app(app, [DatabaseProbe(), RedisProbe(redis)])

@@ -1,74 +1,136 @@
-"""Change counters for the stored tables, and the caches they keep exact.
+"""Change counters for the stored tables, kept by the database, and the caches they keep exact.
 
-Every commit that changes users or messages bumps that table's counter,
-after the commit. A cache keeps what it computed with the counter it read
-before reading the database, and serves it while the counter is unchanged;
-a change committed meanwhile only costs a miss.
+Each counted table has rows in ``change_counters`` that a trigger bumps in
+the very transaction that changes the table: by any process, through the
+ORM or plain SQL, in a request, a worker or a migration. So a counter read
+after a commit sees that commit, whichever process made it, and no crash
+between a commit and what follows it, nor a Redis restart, can leave one
+behind.
 
-Counting is exact only where one process makes every change: the embedded
-default. Scaled out, a change made by another process would go unseen, so
-there is no counter (``current`` answers None) and nothing is cached.
+A table's counter is spread over ``SHARDS`` rows, each transaction bumping
+the row of its connection (PostgreSQL's backend pid): a row stays locked
+until its transaction commits, so with one row, concurrent writers of a
+table would take turns for the length of each commit's disk flush. The
+counter is the sum of its rows.
 
-Counters and caches belong to the app (``init_app``): two apps in one
-process share neither.
+A cache keeps what it computed with the counter it read before reading the
+database, and serves it while the counter is unchanged; a change committed
+meanwhile only costs a miss. A request reads all counters in one query, at
+its first cache lookup, and again after each of its own transactions ends.
+
+Caches belong to the app (``init_app``): two apps in one process share none.
 """
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
-from typing import Protocol
 
-from flask import current_app, has_app_context
+from flask import current_app
+from sqlalchemy import DDL, BigInteger, Column, Integer, String, Table, event, insert
 
-from .extensions import listen_once
+from .extensions import db, listen_once
+from .models import Message, User
 
 EXTENSION = 'flack.change_counters'
-# The tables a transaction changed, kept in its session's info until it ends.
-CHANGED_KEY = 'flack.changed_tables'
+# The counters read in the session's current transaction.
+READ_KEY = 'flack.change_counts'
+COUNTED_TABLES = (User.__table__, Message.__table__)
+SHARDS = 16
+# Rows only ever count up, so their sum moves with every commit.
+READ_COUNTS = 'SELECT table_name, sum(count) FROM change_counters GROUP BY table_name'
+
+change_counters = Table(
+    'change_counters',
+    db.metadata,
+    Column('table_name', String(64), primary_key=True),
+    Column('shard', Integer, primary_key=True, autoincrement=False),
+    Column('count', BigInteger, nullable=False),
+)
+
+# PostgreSQL: once per statement, TRUNCATE included, on the connection's row.
+POSTGRESQL_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION flack_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE change_counters SET count = count + 1
+    WHERE table_name = TG_TABLE_NAME AND shard = mod(pg_backend_pid(), {SHARDS});
+    RETURN NULL;
+END $$
+"""  # noqa: S608  (SHARDS is a constant, not input)
+POSTGRESQL_TRIGGER = """
+CREATE TRIGGER {table}_count_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}
+FOR EACH STATEMENT EXECUTE FUNCTION flack_count_change()
+"""
+# SQLite has row triggers only, one per kind of change; it has one writer
+# at a time, so one row (shard 0) serves.
+SQLITE_CHANGES = ('INSERT', 'UPDATE', 'DELETE')
+SQLITE_TRIGGER = """
+CREATE TRIGGER {table}_count_{change} AFTER {change} ON {table}
+BEGIN UPDATE change_counters SET count = count + 1 WHERE table_name = '{table}' AND shard = 0; END
+"""
 
 
-class ChangeCounters(Protocol):
-    """A counter per table, bumped after each commit that changed it."""
-
-    def current(self, table: str) -> Hashable | None:
-        """The table's counter, or None if changes cannot be counted here."""
-
-    def bump(self, tables: Iterable[str]) -> None:
-        """Count one change of each of ``tables``."""
-
-
-class MemoryChangeCounters:
-    """Counters of one process (embedded mode)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._counts = {}
-
-    def current(self, table):
-        with self._lock:
-            return self._counts.get(table, 0)
-
-    def bump(self, tables):
-        with self._lock:
-            for table in tables:
-                self._counts[table] = self._counts.get(table, 0) + 1
+def counting_ddl(dialect, table_name):
+    """The statements that make ``table_name``'s changes bump its counter, for ``dialect``."""
+    if dialect == 'postgresql':
+        return [POSTGRESQL_FUNCTION, POSTGRESQL_TRIGGER.format(table=table_name)]
+    if dialect == 'sqlite':
+        return [SQLITE_TRIGGER.format(table=table_name, change=change) for change in SQLITE_CHANGES]
+    raise NotImplementedError(f'no change counting for {dialect}')
 
 
-class NoChangeCounters:
-    """No counters: every cache misses (scaled mode)."""
+def uncounting_ddl(dialect, table_name):
+    """The statements that undo ``counting_ddl`` (the PostgreSQL function stays: others may use it)."""
+    if dialect == 'postgresql':
+        return [f'DROP TRIGGER {table_name}_count_change ON {table_name}']
+    return [f'DROP TRIGGER {table_name}_count_{change}' for change in SQLITE_CHANGES]
 
-    def current(self, table):
-        return None
 
-    def bump(self, tables):
-        pass
+def first_counts():
+    """The rows ``change_counters`` starts with: ``SHARDS`` per counted table."""
+    return [
+        {'table_name': table.name, 'shard': shard, 'count': 0}
+        for table in COUNTED_TABLES
+        for shard in range(SHARDS)
+    ]
+
+
+# ``create_all`` (tests, the shell) builds what the migrations build.
+@event.listens_for(change_counters, 'after_create')
+def _add_first_counts(target, connection, **kw):
+    connection.execute(insert(change_counters), first_counts())
+
+
+def _count_changes_of(table):
+    @event.listens_for(table, 'after_create')
+    def add_triggers(target, connection, **kw):
+        for statement in counting_ddl(connection.dialect.name, table.name):
+            connection.execute(DDL(statement))
+
+
+for _table in COUNTED_TABLES:
+    _count_changes_of(_table)
+
+
+def current_counts(session):
+    """Every table's counter as this transaction sees it (one query per transaction)."""
+    counts = session.info.get(READ_KEY)
+    if counts is None:
+        # Plain SQL on the session's connection: the ORM's execution would
+        # cost most of what a cache hit saves.
+        counts = dict(session.connection().exec_driver_sql(READ_COUNTS).all())
+        session.info[READ_KEY] = counts
+    return counts
+
+
+def _forget_counts(session, transaction):
+    # A new transaction may come after commits of this process or others.
+    session.info.pop(READ_KEY, None)
 
 
 class ChangeCache:
     """The last ``size`` values computed, each kept with the counter it was computed at."""
 
-    def __init__(self, counters, table, size):
-        self.counters = counters
+    def __init__(self, session, table, size):
+        self.session = session
         self.table = table
         self.size = size
         self._lock = threading.Lock()
@@ -76,8 +138,8 @@ class ChangeCache:
 
     def get(self, key, compute):
         """The value for ``key``, computed again if the table changed since."""
-        version = self.counters.current(self.table)
-        if version is None:
+        version = current_counts(self.session).get(self.table)
+        if version is None:  # a table without a counter is never cached
             return compute()
         with self._lock:
             entry = self._entries.get(key)
@@ -94,10 +156,10 @@ class ChangeCache:
 
 
 class AppChanges:
-    """An app's change counters and the caches that read them."""
+    """An app's caches of what the database holds."""
 
-    def __init__(self, counters):
-        self.counters = counters
+    def __init__(self, session):
+        self.session = session
         self._caches = {}
         self._lock = threading.Lock()
 
@@ -105,60 +167,21 @@ class AppChanges:
         """The cache ``name`` of changes to ``table``, made on first use."""
         with self._lock:
             if name not in self._caches:
-                self._caches[name] = ChangeCache(self.counters, table, size)
+                self._caches[name] = ChangeCache(self.session, table, size)
             return self._caches[name]
 
 
-def init_app(app, session, counters):
-    """Count ``app``'s commits on ``session`` (a scoped session) with ``counters``."""
-    app.extensions[EXTENSION] = AppChanges(counters)
-    # The listeners are the same function for every app (registered once);
-    # each commit bumps the counters of the app it ran in.
-    listeners = [
-        ('after_flush', _collect, {}),
-        ('do_orm_execute', _collect_statement, {}),
-        # First of the after-commit hooks: a client that hears of a change
-        # from flack.realtime.broadcast and reads at once must not be served
-        # what came before it.
-        ('after_commit', _bump, {'insert': True}),
-        ('after_soft_rollback', _discard, {}),
-    ]
-    for name, listener, options in listeners:
-        listen_once(session, name, listener, **options)
+def init_app(app, session):
+    """Give ``app`` caches kept exact by the counters ``session`` (a scoped session) reads."""
+    app.extensions[EXTENSION] = AppChanges(session)
+    listen_once(session, 'after_transaction_end', _forget_counts)
 
 
 def changes(app=None):
-    """The change counters and caches of ``app`` (default: the current app)."""
+    """The caches of ``app`` (default: the current app)."""
     return (app or current_app).extensions[EXTENSION]
 
 
 def cache(name, table, size):
     """The current app's cache ``name`` of changes to ``table`` (see ``AppChanges.cache``)."""
     return changes().cache(name, table, size)
-
-
-def _collect(session, flush_context):
-    changed = session.info.setdefault(CHANGED_KEY, set())
-    # A user gaining a message is in ``dirty`` too, with no column changed.
-    dirty = (obj for obj in session.dirty if session.is_modified(obj, include_collections=False))
-    for obj in (*session.new, *dirty, *session.deleted):
-        table = getattr(obj, '__tablename__', None)
-        if table is not None:
-            changed.add(table)
-
-
-def _collect_statement(execute_state):
-    # UPDATE and DELETE statements change rows without loading them.
-    if (execute_state.is_update or execute_state.is_delete) and execute_state.bind_mapper is not None:
-        changed = execute_state.session.info.setdefault(CHANGED_KEY, set())
-        changed.add(execute_state.bind_mapper.local_table.name)
-
-
-def _bump(session):
-    changed = session.info.pop(CHANGED_KEY, None)
-    if changed and has_app_context() and EXTENSION in current_app.extensions:
-        changes().counters.bump(changed)
-
-
-def _discard(session, previous_transaction):
-    session.info.pop(CHANGED_KEY, None)

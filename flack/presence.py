@@ -4,8 +4,10 @@ A user is online after an authenticated request or a ``ping_user`` and goes
 offline after ``PRESENCE_TIMEOUT`` seconds of silence, or when their last
 Socket.IO connection closes. Activity is recorded in the app's presence
 store (``PresenceStore``: in memory in the embedded mode, in Redis when
-scaled) so that requests write no database row; the row changes, and a
-``User`` event goes out, only when ``online`` flips. The store decides each
+scaled) so that requests write no database row, and for someone already
+online at most once every ``PRESENCE_TIMEOUT / 6`` seconds per process
+(``ActivityThrottle``); the row changes, and a ``User`` event goes out, only
+when ``online`` flips. The store decides each
 flip atomically, so each one is announced exactly once.
 """
 
@@ -21,6 +23,7 @@ from .models import User, timestamp
 from .redis_client import survives_outage
 
 EXTENSION = 'flack.presence'
+THROTTLE_EXTENSION = 'flack.presence.throttle'
 
 
 class PresenceStore(Protocol):
@@ -176,9 +179,41 @@ class RedisPresenceStore:
         return self.redis.smembers(f'{self.CONNECTIONS}{user_id}')
 
 
+class ActivityThrottle:
+    """Which users this process has recorded as active within the last ``interval`` seconds.
+
+    Someone online who keeps making requests needs their activity recorded
+    now and then, not on every request: the sweep only asks whether they
+    were active within ``PRESENCE_TIMEOUT``.
+    """
+
+    # Beyond this many users, those not seen within the interval are forgotten.
+    REMEMBERED = 10_000
+
+    def __init__(self, interval):
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._recorded = {}
+
+    def due(self, user_id, now):
+        """True, and noted, if the user's activity was not recorded within the interval."""
+        with self._lock:
+            last = self._recorded.get(user_id)
+            if last is not None and now - last < self.interval:
+                return False
+            self._recorded[user_id] = now
+            if len(self._recorded) > self.REMEMBERED:
+                cutoff = now - self.interval
+                self._recorded = {uid: t for uid, t in self._recorded.items() if t >= cutoff}
+            return True
+
+
 def init_app(app, presence_store):
     """Keep ``presence_store`` as ``app``'s presence store."""
     app.extensions[EXTENSION] = presence_store
+    # Well inside the timeout, so that the sweep never takes an active user offline.
+    interval = max(1, app.config['PRESENCE_TIMEOUT'] // 6)
+    app.extensions[THROTTLE_EXTENSION] = ActivityThrottle(interval)
 
 
 def store(app=None) -> PresenceStore:
@@ -189,6 +224,8 @@ def store(app=None) -> PresenceStore:
 def mark_seen(user):
     """Record activity by ``user``; if that brings them online, commit it (a broadcast)."""
     now = timestamp()
+    if user.online and not current_app.extensions[THROTTLE_EXTENSION].due(user.id, now):
+        return
     if store().claim_online(user.id, now) and not user.online:
         user.online = True
         user.last_seen_at = now

@@ -51,27 +51,58 @@ class MemoryRequestCounter:
 
 
 class RedisRequestCounter:
-    """Counts the requests of every web process in shared one-second buckets (scaled mode)."""
+    """Counts the requests of every web process in shared one-second buckets (scaled mode).
+
+    A process counts in memory and adds its counts to Redis a second after
+    the first one it has not sent (a timer, a green thread under eventlet
+    or gevent), or at once when asked for the rate: one Redis round trip a
+    second and process, not one a request. So the rate lags by a second at
+    most.
+    """
 
     PREFIX = 'flack:requests:'
+    SEND_AFTER = 1.0
 
     def __init__(self, redis, window):
         self.redis = redis
         self.window = window
+        self._lock = threading.Lock()
+        self._unsent = Counter()
+        self._timer = None
 
-    @survives_outage(None)
     def record(self, now):
-        key = f'{self.PREFIX}{int(now)}'
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, self.window + 5)
-        pipe.execute()
+        with self._lock:
+            self._unsent[int(now)] += 1
+            if self._timer is None:
+                self._timer = threading.Timer(self.SEND_AFTER, self._send)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def rate(self, now):
+        self._send()
+        return self._shared_rate(int(now))
 
     @survives_outage(0.0)
-    def rate(self, now):
-        second = int(now)
+    def _shared_rate(self, second):
         keys = [f'{self.PREFIX}{s}' for s in range(second - self.window + 1, second + 1)]
         return sum(int(count) for count in self.redis.mget(keys) if count) / self.window
+
+    def _send(self):
+        with self._lock:
+            unsent, self._unsent = self._unsent, Counter()
+            self._timer = None
+        if unsent:
+            self._add(unsent)
+
+    @survives_outage(None)
+    def _add(self, counts):
+        # Counts that an outage keeps from Redis are lost: the rate is a gauge.
+        pipe = self.redis.pipeline(transaction=False)
+        for second, count in counts.items():
+            key = f'{self.PREFIX}{second}'
+            pipe.incrby(key, count)
+            pipe.expire(key, self.window + 5)
+        pipe.execute()
 
 
 def init_app(app, request_counter):

@@ -4,19 +4,22 @@ import base64
 import os
 import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 import sqlalchemy
+from sqlalchemy import Engine, event
 from werkzeug.serving import make_server
 
 from flack import create_app
 from flack.extensions import db
 from flack.models import Message, User
 from flack.realtime import socketio
+from flack.redis_client import connect
 
 from .pages import serve  # noqa: F401  (a fixture)
-from .services import NEEDS, PostgresDatabase, required_services
+from .services import NEEDS, PostgresDatabase, RedisServer, required_services
 
 
 def pytest_configure(config):
@@ -40,6 +43,24 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f'not run here: {counts} (FLACK_REQUIRE_SERVICES={required})', yellow=True
         )
+
+
+# The report of each phase of a test (setup, call, teardown), for fixtures
+# that show more when the test failed (see ``failed``).
+PHASE_REPORTS = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+def failed(request):
+    """Whether the test that asked for the fixture ``request`` failed, for its teardown."""
+    reports = request.node.stash.get(PHASE_REPORTS, {})
+    return any(report.failed for report in reports.values())
 
 
 def make_environ(tmp_path, **overrides):
@@ -70,14 +91,21 @@ def database_url(request, tmp_path):
     if request.param == 'sqlite':
         return f'sqlite:///{tmp_path / "flack.sqlite"}'
     url = request.getfixturevalue('postgres_database').url
+    empty_tables(url)
+    return url
+
+
+def empty_tables(url):
+    """Make Flack's tables in the PostgreSQL database at ``url`` if they are missing, and empty them.
+
+    The change counters are kept: they only ever count up, as in production.
+    """
     engine = sqlalchemy.create_engine(url.replace('postgresql://', 'postgresql+psycopg2://'))
     with engine.begin() as connection:
-        # The tables are made once; each test starts from empty ones.
         db.metadata.create_all(connection)
-        tables = ', '.join(table.name for table in db.metadata.sorted_tables)
+        tables = ', '.join(t.name for t in db.metadata.sorted_tables if t.name != 'change_counters')
         connection.execute(sqlalchemy.text(f'TRUNCATE {tables} RESTART IDENTITY CASCADE'))
     engine.dispose()
-    return url
 
 
 @pytest.fixture
@@ -102,6 +130,42 @@ def app_factory(tmp_path, database_url):
 @pytest.fixture
 def app(app_factory):
     return app_factory()
+
+
+@pytest.fixture
+def sql():
+    """``with sql() as sent:`` collects the text of each statement sent meanwhile, by any engine."""
+
+    @contextmanager
+    def record():
+        sent = []
+
+        def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+            sent.append(statement)
+
+        event.listen(Engine, 'before_cursor_execute', before_cursor_execute)
+        try:
+            yield sent
+        finally:
+            event.remove(Engine, 'before_cursor_execute', before_cursor_execute)
+
+    return record
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A Redis server of the test's own (see tests/services.py for when it is missing)."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_connection(redis_server):
+    """A client on it, on a pool made as Flack makes its own."""
+    client = connect({'REDIS_URL': redis_server.url, 'REDIS_TLS_VERIFY': False}, max_connections=2)
+    yield client
+    client.connection_pool.disconnect()
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
-"""Change counters: both kinds held to one contract (a cache never serves what
-a commit has changed), and the embedded kind's caching, on a real database."""
+"""Change counters, kept by the database: a cache never serves what a commit
+has changed, whoever made the commit, on SQLite and on PostgreSQL."""
 
 import pytest
-from sqlalchemy import func, select, update
+import sqlalchemy
+from sqlalchemy import delete, func, insert, select, update
 
 from flack import change_counters
-from flack.change_counters import MemoryChangeCounters, NoChangeCounters
+from flack.change_counters import SHARDS, current_counts
 from flack.extensions import db
 from flack.models import Message, User
+
+from .conftest import empty_tables
 
 
 def _count_messages():
@@ -23,9 +26,15 @@ def author(app):
         return user.id
 
 
-@pytest.mark.parametrize('counters', [MemoryChangeCounters, NoChangeCounters], ids=['memory', 'none'])
-def test_a_cache_never_serves_what_a_commit_has_changed(app, author, counters):
-    change_counters.init_app(app, db.session, counters())
+@pytest.fixture
+def other_process(app, database_url):
+    """A connection of its own to the app's database, as another process would have."""
+    engine = sqlalchemy.create_engine(database_url.replace('postgresql://', 'postgresql+psycopg2://'))
+    yield engine
+    engine.dispose()
+
+
+def test_a_cache_never_serves_what_a_commit_has_changed(app, author):
     with app.app_context():
         listing = change_counters.cache('message count', 'messages', size=4)
         assert listing.get('all', _count_messages) == 0
@@ -43,8 +52,27 @@ def test_a_cache_never_serves_what_a_commit_has_changed(app, author, counters):
         assert listing.get('html', lambda: db.session.scalar(select(Message.html))) == 'c'
 
 
-def test_the_embedded_cache_computes_once_per_change_of_its_table(app, author):
-    change_counters.init_app(app, db.session, MemoryChangeCounters())
+def test_a_commit_by_another_process_is_seen_by_the_next_transaction(app, author, other_process):
+    with app.app_context():
+        listing = change_counters.cache('message count', 'messages', size=4)
+        assert listing.get('all', _count_messages) == 0
+        db.session.rollback()  # the request ends
+
+        with other_process.begin() as connection:
+            connection.execute(
+                insert(Message.__table__).values(
+                    source='x', html='x', user_id=author, created_at=0, updated_at=0, preview_attempts=0
+                )
+            )
+        assert listing.get('all', _count_messages) == 1
+        db.session.rollback()
+
+        with other_process.begin() as connection:
+            connection.execute(delete(Message.__table__))
+        assert listing.get('all', _count_messages) == 0
+
+
+def test_a_cache_computes_once_per_change_of_its_table(app, author):
     computed = []
 
     def count():
@@ -67,11 +95,56 @@ def test_the_embedded_cache_computes_once_per_change_of_its_table(app, author):
 
 
 def test_a_rolled_back_change_counts_nothing(app, author):
-    counters = MemoryChangeCounters()
-    change_counters.init_app(app, db.session, counters)
     with app.app_context():
-        before = counters.current('messages')
+        before = current_counts(db.session)['messages']
         db.session.add(Message(source='a', html='a', user_id=author))
         db.session.flush()
         db.session.rollback()
-        assert counters.current('messages') == before
+        assert current_counts(db.session)['messages'] == before
+
+
+def test_a_transaction_reads_the_counters_once(app, author, sql):
+    with app.app_context():
+        first = change_counters.cache('first', 'messages', size=4)
+        second = change_counters.cache('second', 'users', size=4)
+        with sql() as sent:
+            first.get('all', lambda: 1)
+            second.get('all', lambda: 2)
+            first.get('all', lambda: 3)
+        assert [s for s in sent if 'change_counters' in s] == [sent[0]]
+        assert len(sent) == 1
+
+
+def test_writers_on_other_connections_do_not_wait_for_each_others_commit(postgres_database):
+    empty_tables(postgres_database.url)
+    engine = sqlalchemy.create_engine(
+        postgres_database.url.replace('postgresql://', 'postgresql+psycopg2://')
+    )
+    connections = []
+    try:
+        with engine.begin() as connection:
+            author = connection.execute(
+                insert(User.__table__).values(nickname='susan', nickname_key='susan', password_hash='-')
+            ).inserted_primary_key[0]
+        # Two connections whose transactions bump different rows of the counter.
+        for _ in range(4 * SHARDS):
+            connections.append(engine.connect())
+            shards = {
+                c.exec_driver_sql(f'SELECT mod(pg_backend_pid(), {SHARDS})').scalar() for c in connections
+            }
+            if len(shards) == 2:
+                break
+        first, second = connections[0], connections[-1]
+        new_message = insert(Message.__table__).values(
+            source='x', html='x', user_id=author, created_at=0, updated_at=0, preview_attempts=0
+        )
+        first.execute(new_message)  # its transaction holds its counter row until it ends
+        second.exec_driver_sql("SET lock_timeout = '2s'")
+        second.execute(new_message)  # would wait, then fail, on a row the first holds
+        second.commit()
+        first.commit()
+        assert second.execute(select(func.count()).select_from(Message.__table__)).scalar() == 2
+    finally:
+        for connection in connections:
+            connection.close()
+        engine.dispose()

@@ -11,7 +11,6 @@ from flack.extensions import db
 
 from .conftest import make_environ
 from .live import wait_for
-from .test_redis_client import redis_server  # noqa: F401  (a fixture)
 
 
 @dataclass

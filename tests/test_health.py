@@ -11,7 +11,6 @@ from flack.extensions import db
 from flack.health import DatabaseProbe, RedisProbe
 
 from .conftest import make_environ
-from .test_redis_client import redis_connection, redis_server  # noqa: F401  (fixtures)
 
 
 class Database:

@@ -8,7 +8,6 @@ from flack import create_app
 
 from .conftest import make_environ
 from .test_health import Database
-from .test_redis_client import redis_server  # noqa: F401  (a fixture)
 
 
 def test_the_page_loads(client):

@@ -11,8 +11,6 @@ from flack.extensions import db
 from flack.models import User
 from flack.presence import MemoryPresenceStore, RedisPresenceStore
 
-from .test_redis_client import redis_connection, redis_server  # noqa: F401  (fixtures)
-
 
 @pytest.fixture(params=['memory', 'redis'])
 def store(request):

@@ -5,36 +5,15 @@ statement per listed row, so the message list slows down as the chat grows)
 and a write on a read (every poll by every client becoming a transaction).
 """
 
-from contextlib import contextmanager
+import time
 
-import pytest
-from sqlalchemy import event
+import redis
 
 from flack import chat
 from flack.extensions import db
 from flack.models import Message, User
 
-
-@pytest.fixture
-def sql(app):
-    """``with sql() as sent:`` collects the text of each statement the app sends."""
-    with app.app_context():
-        engine = db.engine
-
-    @contextmanager
-    def record():
-        sent = []
-
-        def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
-            sent.append(statement)
-
-        event.listen(engine, 'before_cursor_execute', before_cursor_execute)
-        try:
-            yield sent
-        finally:
-            event.remove(engine, 'before_cursor_execute', before_cursor_execute)
-
-    return record
+from .conftest import Accounts
 
 
 def _post_messages(app, author_ids, count):
@@ -60,9 +39,10 @@ def test_listing_200_messages_from_10_users_takes_as_few_queries_as_listing_one(
     with sql() as for_200:
         assert len(client.get('/api/messages', headers=reader.headers).json['messages']) == 200
 
-    # Nothing per message or author: at most the caller by their token's
-    # hash (unless known from an earlier request) and the listing itself.
-    assert len(for_200) <= len(for_one) <= 2
+    # Nothing per message or author: at most the change counters, the caller
+    # by their token's hash (unless known from an earlier request) and the
+    # listing itself.
+    assert len(for_200) <= len(for_one) <= 3
     assert sum('FROM messages' in statement for statement in for_200) == 1
 
 
@@ -80,7 +60,7 @@ def test_authenticated_reads_write_nothing_to_the_database(client, susan, david,
     assert sent and {_verb(statement) for statement in sent} == {'SELECT'}
 
 
-def test_a_read_repeated_without_changes_sends_no_query_yet_every_change_shows_at_once(
+def test_a_read_repeated_without_changes_sends_one_small_query_yet_every_change_shows_at_once(
     app, client, susan, sql
 ):
     client.post('/api/messages', json={'source': 'one'}, headers=susan.headers)
@@ -88,7 +68,8 @@ def test_a_read_repeated_without_changes_sends_no_query_yet_every_change_shows_a
 
     with sql() as sent:
         assert client.get('/api/messages', headers=susan.headers).json == first
-    assert sent == []
+    # The change counters (flack.change_counters), and nothing else.
+    assert len(sent) == 1 and 'FROM change_counters' in sent[0]
 
     # A post, an edit and a statement that changes rows without loading them.
     client.post('/api/messages', json={'source': 'two'}, headers=susan.headers)
@@ -111,3 +92,36 @@ def test_a_read_repeated_without_changes_sends_no_query_yet_every_change_shows_a
     # Signing out is seen at once, though the token's user was known.
     assert client.delete('/api/tokens', headers=susan.headers).status_code == 204
     assert client.get('/api/messages', headers=susan.headers).status_code == 401
+
+
+def _redis_calls(server):
+    """How many commands the Redis ``server`` has run, its INFO commands left out."""
+    stats = redis.Redis.from_url(server.url).info('commandstats')
+    return sum(entry['calls'] for name, entry in stats.items() if name != 'cmdstat_info')
+
+
+def test_a_scaled_read_sends_one_small_query_and_redis_hears_of_it_only_now_and_then(
+    app_factory, redis_server, sql
+):
+    scaled = app_factory(REDIS_URL=redis_server.url)
+    client = scaled.test_client()
+    susan = Accounts(client).new('susan')
+    client.post('/api/messages', json={'source': 'one'}, headers=susan.headers)
+    first = client.get('/api/messages', headers=susan.headers).json
+
+    calls = _redis_calls(redis_server)
+    started = time.monotonic()
+    with sql() as sent:
+        for _ in range(50):
+            assert client.get('/api/messages', headers=susan.headers).json == first
+    seconds = time.monotonic() - started
+    # One query each: the change counters, the same as in the embedded mode.
+    assert len(sent) == 50 and all('FROM change_counters' in statement for statement in sent)
+    # Presence is recorded now and then, and the request counts once a
+    # second (INCRBY and EXPIRE per second counted), not on every request.
+    assert _redis_calls(redis_server) - calls <= 4 * (seconds + 2) < 50
+
+    # A post is seen at once all the same.
+    client.post('/api/messages', json={'source': 'two'}, headers=susan.headers)
+    listing = client.get('/api/messages', headers=susan.headers).json['messages']
+    assert [m['source'] for m in listing] == ['one', 'two']

@@ -8,7 +8,6 @@ import redis
 
 from .conftest import Accounts, basic_auth
 from .live import wait_for
-from .test_redis_client import redis_server  # noqa: F401  (a fixture)
 from .test_scaled import Api, formation, services  # noqa: F401  (fixtures)
 
 WINDOW = 2  # seconds: short, so that a test can wait for recovery

@@ -230,8 +230,13 @@ def test_every_client_of_every_web_process_hears_every_change_exactly_once(
 
         for _ in range(30):
             api2.call('GET', '/api/users')
+        # Each process adds its request counts to the shared rate within a second.
         window = 15
-        assert api1.call('GET', '/stats').json()['requests_per_second'] * window >= 30
+        wait_for(
+            lambda: api1.call('GET', '/stats').json()['requests_per_second'] * window >= 30,
+            'the requests to web 2 in the rate web 1 answers',
+            patience=5,
+        )
     finally:
         for client in list(locals().get('clients', [])):
             if client.client.connected:
@@ -470,3 +475,85 @@ def test_a_preview_is_retried_until_a_busy_page_answers(formation, listeners, se
 
     wait_for(lambda: '<blockquote>' in _message_html(api, message['id']), 'the retried preview', 60)
     assert len(page.requests) == 2
+
+
+# Commits like a web process, then dies by SIGKILL before anything that
+# follows the commit (the broadcast, queueing previews) can run.
+KILLED_AFTER_COMMIT = """
+import os, signal, sys
+from sqlalchemy import event
+from flack import create_app
+from flack.chat import post_message
+from flack.extensions import db
+from flack.models import User
+
+app = create_app()
+with app.app_context():
+    die = lambda session: os.kill(os.getpid(), signal.SIGKILL)
+    event.listen(db.session, 'after_commit', die, insert=True)
+    user = db.session.get(User, int(sys.argv[1]))
+    if sys.argv[2] == 'post':
+        post_message(user, sys.argv[3])
+    else:
+        user.nickname = sys.argv[3]
+        db.session.commit()
+"""
+
+
+def _sources(api, token):
+    return [m['source'] for m in api.call('GET', '/api/messages', token).json()['messages']]
+
+
+def _nickname(api, token, user_id):
+    return api.call('GET', f'/api/users/{user_id}', token).json()['nickname']
+
+
+def test_a_change_on_one_web_process_is_in_the_very_next_read_on_the_other(formation, services):
+    _, redis_server = services
+    flack = formation()
+    one, other = Api(flack.start('web').url), Api(flack.start('web').url)
+    susan, token = one.new_user('susan')
+
+    def read_your_writes(n):
+        # Each read on the other process right after the write, with its caches warm.
+        assert _sources(other, token)[-1:] != [f'message {n}']
+        one.post(token, f'message {n}')
+        assert _sources(other, token)[-1] == f'message {n}'
+        assert other.call('GET', '/api/messages', token).json()['messages'][-1]['source'] == f'message {n}'
+        renamed = one.call('PUT', f'/api/users/{susan["id"]}', token, json={'nickname': f'susan{n}'})
+        assert renamed.status_code == 204, renamed.text
+        assert _nickname(other, token, susan['id']) == f'susan{n}'
+
+    for n in range(5):
+        read_your_writes(n)
+
+    # Reads and writes go on while Redis is down, and after it is back.
+    redis_server.stop()
+    read_your_writes('during the Redis outage')
+    redis_server.start()
+    read_your_writes('after Redis restarted')
+
+    # Signing out on one process is seen on the other at once.
+    assert _sources(other, token)
+    assert one.call('DELETE', '/api/tokens', token).status_code == 204
+    assert other.call('GET', '/api/messages', token).status_code == 401
+
+
+def test_a_process_killed_right_after_its_commit_leaves_no_stale_read(formation):
+    flack = formation()
+    web = Api(flack.start('web').url)
+    susan, token = web.new_user('susan')
+    web.post(token, 'before')
+    assert _sources(web, token) == ['before'] and _nickname(web, token, susan['id']) == 'susan'
+
+    for action, value in (('post', 'committed, then killed'), ('rename', 'susan2')):
+        died = subprocess.run(
+            [sys.executable, '-c', KILLED_AFTER_COMMIT, str(susan['id']), action, value],
+            cwd=ROOT,
+            env=flack.environ,
+            capture_output=True,
+        )
+        assert died.returncode == -signal.SIGKILL, died.stderr.decode(errors='replace')
+
+    assert _sources(web, token) == ['before', 'committed, then killed']
+    assert _nickname(web, token, susan['id']) == 'susan2'

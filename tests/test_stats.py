@@ -4,7 +4,7 @@ import pytest
 
 from flack.stats import MemoryRequestCounter, RedisRequestCounter
 
-from .test_redis_client import redis_connection, redis_server  # noqa: F401  (fixtures)
+from .live import wait_for
 
 WINDOW = 10
 
@@ -32,3 +32,18 @@ def test_a_counter_forgets_requests_older_than_the_window(counter):
 
     assert counter.rate(now=129.9) == 1.0
     assert counter.rate(now=200) == 0.0
+
+
+def test_the_rate_counts_the_requests_of_every_web_process_within_a_second(redis_connection):
+    one = RedisRequestCounter(redis_connection, window=WINDOW)
+    other = RedisRequestCounter(redis_connection, window=WINDOW)
+    for _ in range(10):
+        one.record(500.2)
+    for _ in range(5):
+        other.record(500.7)
+
+    # Each process adds its counts a second after the first it has not sent
+    # (one Redis round trip a second, not one a request), with no request
+    # to carry them, or at once when asked for the rate.
+    assert one.rate(now=500.9) == 10 / WINDOW
+    wait_for(lambda: one.rate(now=501.5) == 15 / WINDOW, "the other process's counts", patience=5)

@@ -12,7 +12,6 @@ from flack.extensions import db
 from flack.models import Message, User, timestamp
 
 from .conftest import make_environ
-from .test_redis_client import redis_connection, redis_server  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Run the benchmarks: ``python -m bench`` (see bench/README.md).
 
-Starts the floor, Flack on the embedded default and Flack scaled out, one
-after the other, measures each, appends the figures as JSON lines to
-bench/results/, and prints the table.
+Starts the floor, Flack on the embedded default, then the floor with its
+broadcasts through Redis and Flack scaled out, one after the other,
+measures each, appends the figures as JSON lines to bench/results/, and
+prints the table.
 """
 
 import argparse
@@ -20,6 +21,7 @@ from . import measure, report, servers
 RESULTS = Path(__file__).resolve().parent / 'results'
 CLIENT_COUNTS = (100, 500, 1000, 2000)
 SCALED_CLIENT_COUNTS = (1000, 2000)
+SCALED_WEB_PROCESSES = 2
 
 
 def machine():
@@ -53,6 +55,17 @@ def bench_single(deployment, app, run_id, client_counts, emit):
         emit(bench='write', app=app, via=via, **measure.write(app, [web.url], deployment.tokens, run_id, via))
 
 
+def bench_floor_redis(redis_url, run_id, emit):
+    """Writes on the floor with a Redis message queue: one process, then two
+    with the posters on the first and the listener on the second (as for
+    Flack scaled out, the floor the scaled write targets compare with)."""
+    for processes in (1, SCALED_WEB_PROCESSES):
+        with servers.floor(message_queue=redis_url, web_processes=processes) as deployment:
+            urls = [web.url for web in deployment.web]
+            figures = measure.write('floor', urls, deployment.tokens, run_id, 'socketio')
+            emit(bench='write', app='floor-redis', web_processes=processes, via='socketio', **figures)
+
+
 def bench_scaled(deployment, run_id, client_counts, emit):
     urls = [web.url for web in deployment.web]
     token = deployment.tokens[0]
@@ -65,6 +78,10 @@ def bench_scaled(deployment, run_id, client_counts, emit):
         deployment.restart_web()
         figures = measure.fanout('flack', urls, deployment.tokens, clients, run_id)
         emit(bench='fanout', app='flack-scaled', web_processes=len(urls), **figures)
+    # Posted through the first web process, heard on the second: across Redis.
+    deployment.restart_web()
+    figures = measure.write('flack', urls, deployment.tokens, run_id, 'http')
+    emit(bench='write', app='flack-scaled', web_processes=len(urls), via='http', **figures)
 
 
 def _stop_on_sigterm(signum, frame):
@@ -108,7 +125,10 @@ def main():
         bench_single(deployment, 'flack', run_id, client_counts, emit)
     if not arguments.skip_scaled:
         with servers.Services(arguments.postgres) as services:
-            with servers.flack_scaled(services.database_url, services.redis_url) as deployment:
+            bench_floor_redis(services.redis_url, run_id, emit)
+            with servers.flack_scaled(
+                services.database_url, services.redis_url, SCALED_WEB_PROCESSES
+            ) as deployment:
                 bench_scaled(
                     deployment,
                     run_id,

@@ -4,7 +4,13 @@ A minimal Flask-SocketIO app, served by the Procfile's gunicorn command
 with this module in place of flack.wsgi: one route that answers a fixed
 list of 200 messages shaped like Flack's, and one Socket.IO event that
 broadcasts the message it is sent. Flack is measured against it.
+
+With ``FLOOR_MESSAGE_QUEUE`` set to a Redis URL, its broadcasts go through
+Redis (Flask-SocketIO's ``message_queue``), as Flack's do when scaled out:
+the floor of the scaled formation. Unset, it is the embedded one's.
 """
+
+import os
 
 from flask import Flask, jsonify
 from flask_socketio import SocketIO
@@ -28,7 +34,7 @@ def _message(number):
 MESSAGES = [_message(number) for number in range(1, MESSAGE_COUNT + 1)]
 
 app = Flask(__name__)
-socketio = SocketIO(app)
+socketio = SocketIO(app, message_queue=os.environ.get('FLOOR_MESSAGE_QUEUE') or None)
 
 
 @app.get('/api/messages')

@@ -1,6 +1,6 @@
 // Load for the fan-out and write benchmarks, run as a process of its own.
 //
-// Started by bench/run.py with one JSON argument (see Options there). It
+// Started by bench/measure.py with one JSON argument (its options). It
 // prints JSON lines: {"event": "connected"} once every client is connected
 // (then waits for a line on stdin, so that the runner can read the server's
 // memory), and {"event": "result", ...} with the figures at the end.
@@ -75,12 +75,13 @@ function connect(url, token) {
   });
 }
 
-async function connectMany(count, listening) {
+// Clients spread over `urls` in turn (by default, every web process).
+async function connectMany(count, listening, urls = options.urls) {
   const sockets = [];
   for (let first = 0; first < count; first += CONNECT_BATCH) {
     const batch = [];
     for (let i = first; i < Math.min(count, first + CONNECT_BATCH); i++) {
-      const url = options.urls[i % options.urls.length];
+      const url = urls[i % urls.length];
       const token = options.tokens.length ? options.tokens[i % options.tokens.length] : null;
       batch.push(connect(url, token));
     }
@@ -164,9 +165,11 @@ async function fanout() {
   return clients.concat(posterSocket ? [posterSocket] : []);
 }
 
+// The posters connect to and post through post_url, the listener is on
+// listen_url: another web process, for a delivery that crosses the queue.
 async function write() {
-  const [listener] = await connectMany(1, true);
-  const posterSockets = await connectMany(options.posters, false);
+  const [listener] = await connectMany(1, true, [options.listen_url]);
+  const posterSockets = await connectMany(options.posters, false, [options.post_url]);
   // One untimed round first, so that neither side is timed while warming up
   // (new HTTP connections, the first runs of the code that posts).
   for (let round = 0; round < WARM_UP_ROUNDS; round++) {

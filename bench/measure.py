@@ -65,9 +65,20 @@ def _parse_wrk(output):
 def socketio_load(mode, app, urls, tokens, run_id, while_connected=None, **options):
     """Run bench/load.mjs; ``while_connected()`` is called once all clients are in.
 
+    ``app`` is the kind of app, ``'floor'`` or ``'flack'`` (how to post).
+    Posts go to the first of ``urls``; the write's listener is on the last.
     Returns the figures load.mjs printed, with what ``while_connected`` returned.
     """
-    options = dict(options, mode=mode, app=app, urls=urls, post_url=urls[0], tokens=tokens, run_id=run_id)
+    options = dict(
+        options,
+        mode=mode,
+        app=app,
+        urls=urls,
+        post_url=urls[0],
+        listen_url=urls[-1],
+        tokens=tokens,
+        run_id=run_id,
+    )
     load = subprocess.Popen(
         ['node', str(HERE / 'load.mjs'), json.dumps(options)],
         cwd=HERE.parent,
@@ -107,9 +118,13 @@ def fanout(app, urls, tokens, clients, run_id, memory=None):
 def write(app, urls, tokens, run_id, via='http'):
     """20 closed-loop posters for 10 s, one listening client.
 
+    The posters connect to and post through the first of ``urls``, the
+    listener connects to the last: with two web processes, each delivery
+    it times has crossed the message queue from one process to the other.
     Flack's posters use ``POST /api/messages``, or with ``via='socketio'``
     the ``post_message`` event; the floor's always use its event.
     """
-    return socketio_load(
+    figures = socketio_load(
         'write', app, urls, tokens, run_id, posters=WRITE_POSTERS, seconds=WRITE_SECONDS, via=via
     )
+    return dict(figures, listener='same process' if len(set(urls)) == 1 else 'other process')

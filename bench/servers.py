@@ -180,9 +180,15 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def floor():
+def floor(message_queue=None, web_processes=1):
+    """The floor app; with ``message_queue`` (a Redis URL, the run's own) its
+    broadcasts go through Redis, as Flack's do when scaled out, and
+    ``web_processes`` of it share them."""
     with Deployment() as deployment:
-        deployment.start_web(floor_command(), base_environment(), '/api/messages')
+        # Set or unset explicitly, so that none leaks in from the shell.
+        environ = base_environment(FLOOR_MESSAGE_QUEUE=message_queue)
+        for _ in range(web_processes):
+            deployment.start_web(floor_command(), environ, '/api/messages')
         yield deployment
 
 

@@ -171,6 +171,10 @@ def _choose_scaled_adapters(app, serves_clients):
     return fanout.redis_fanout(app, serves_clients)
 
 
+# Seconds a request waits for a connection when every one of the pool is busy.
+DATABASE_POOL_TIMEOUT = 5
+
+
 def _engine_options(config, process):
     if config['SQLALCHEMY_DATABASE_URI'].startswith('sqlite'):
         # Several green threads share the file; wait for a lock instead of failing.
@@ -182,6 +186,9 @@ def _engine_options(config, process):
         # beyond); a Celery pool child runs one task at a time and keeps one.
         'pool_size': config['DATABASE_POOL_SIZE'] if web else 1,
         'max_overflow': config['DATABASE_MAX_OVERFLOW'] if web else 0,
+        # A green thread waits this long for a busy pool's connection, then
+        # its request is a 503 (flack.api.errors), as with the Redis pool.
+        'pool_timeout': DATABASE_POOL_TIMEOUT,
         # A connection the database closed (a restart, an idle timeout) is
         # replaced before use instead of failing the request.
         'pool_pre_ping': True,

@@ -18,7 +18,7 @@ from flack.api.errors import RETRY_AFTER_SECONDS
 from flack.extensions import db
 from flack.realtime import socketio
 
-from .conftest import make_environ
+from .conftest import empty_tables, make_environ
 from .formation import Formation
 from .live import Listener, wait_for
 from .pages import html_page, send
@@ -333,3 +333,23 @@ def _run_the_outage(database, formation, web1, web2, worker, serve):
     assert before <= budget and after <= budget
     listener.close()
     socket_poster.close()
+
+
+def test_a_request_that_finds_every_connection_busy_is_a_503_not_a_500(tmp_path, postgres_database):
+    empty_tables(postgres_database.url)
+    app = create_app(make_environ(tmp_path, DATABASE_URL=postgres_database.url, DATABASE_POOL_SIZE=1))
+    client = app.test_client()
+    assert client.get('/api/messages').status_code == 200
+    with app.app_context():
+        held = db.engine.connect()  # the pool's one connection, busy for longer than the pool waits
+    try:
+        busy = client.get('/api/messages')
+    finally:
+        held.close()
+
+    assert busy.status_code == 503
+    assert busy.headers['Retry-After'] == str(RETRY_AFTER_SECONDS)
+    assert busy.json['message'].startswith('Every database connection is busy')
+    assert client.get('/api/messages').status_code == 200
+    with app.app_context():
+        db.engine.dispose()

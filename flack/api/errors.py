@@ -4,6 +4,7 @@ import logging
 
 from apiflask import HTTPError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -15,9 +16,10 @@ from ..schemas import Error
 log = logging.getLogger(__name__)
 
 # What the database driver raises when the server does not answer (stopped,
-# restarting, failing over, unreachable): the request may well succeed a
-# moment later, so it is a 503 with Retry-After, not a 500.
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError)
+# restarting, failing over, unreachable), and what the pool raises when every
+# connection stayed busy for its timeout (a reconnect storm): the request may
+# well succeed a moment later, so it is a 503 with Retry-After, not a 500.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 # Seconds a client should wait: about what a managed database's restart takes.
 RETRY_AFTER_SECONDS = 5
 
@@ -78,9 +80,11 @@ def database_unavailable(error):
     cause = getattr(error, 'orig', None) or error
     first_line = str(cause).strip().split('\n', 1)[0]
     log.warning('event=database_unavailable error=%s detail=%s', type(cause).__name__, quote(first_line))
+    busy = isinstance(error, PoolTimeout)
+    reason = 'Every database connection is busy' if busy else 'The database does not answer'
     return HTTPError(
         503,
-        message='The database does not answer; try again after Retry-After seconds.',
+        message=f'{reason}; try again after Retry-After seconds.',
         headers={'Retry-After': str(RETRY_AFTER_SECONDS)},
     )
 

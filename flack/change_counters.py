@@ -34,7 +34,7 @@ EXTENSION = 'flack.change_counters'
 # The counters read in the session's current transaction.
 READ_KEY = 'flack.change_counts'
 COUNTED_TABLES = (User.__table__, Message.__table__)
-SHARDS = 16
+SHARDS = 64
 # Rows only ever count up, so their sum moves with every commit.
 READ_COUNTS = 'SELECT table_name, sum(count) FROM change_counters GROUP BY table_name'
 

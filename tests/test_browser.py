@@ -12,6 +12,7 @@ from flack.chat import post_message
 from flack.extensions import db
 from flack.models import User
 
+from .conftest import failed
 from .live import ROOT, LiveFlack
 from .pages import html_page
 from .services import service_missing
@@ -47,9 +48,11 @@ def browser():
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(request, tmp_path):
     with LiveFlack(tmp_path, LINK_PREVIEWS_ALLOW_PRIVATE=1) as live:
         yield live
+    if failed(request):  # what the server saw, in the failure's report
+        print(f'--- the web process log\n{live.log.read_text(errors="replace")[-20000:]}')
 
 
 class Person:
@@ -150,6 +153,34 @@ def test_two_people_chat_live_with_markdown_presence_and_previews(server, people
 
     david.page.click('#sign-out')
     expect(susan.person('david')).to_have_attribute('data-online', 'false')
+
+
+def test_the_answer_to_a_post_arriving_after_its_preview_does_not_hide_the_preview(people, serve):
+    # The preview's event and the post's answer race: the preview is added
+    # within the same second, with the same updated_at, and the answer (the
+    # message without it) may reach the page last. Here it is held back
+    # until the event has shown the preview.
+    page = serve()
+    page.routes['/news'] = html_page('<title>Late answer</title>')
+    susan = people().sign_in('susan')
+    held = []
+
+    def hold_posts(route):
+        if route.request.method == 'POST':
+            held.append((route, route.fetch()))
+        else:
+            route.fallback()
+
+    susan.page.route('**/api/messages', hold_posts)
+    susan.say(f'read this: {page.url("/news")}')
+    expect(susan.page.locator('.message blockquote a')).to_have_text('Late answer')
+
+    route, answer = held.pop()
+    assert 'blockquote' not in answer.json()['html']  # the message as posted, before its preview
+    route.fulfill(response=answer)
+    expect(susan.page.locator('#source')).to_have_value('')  # the answer was taken in
+    expect(susan.page.locator('.message blockquote a')).to_have_text('Late answer')
+    expect(susan.page.locator('.message')).to_have_count(1)
 
 
 def test_a_hostile_nickname_is_shown_as_text_and_runs_nothing(people):

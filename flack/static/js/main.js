@@ -139,7 +139,7 @@ page.source.addEventListener('keydown', async (event) => {
     const message = await authorized('POST', '/api/messages', { body: { source } });
     page.source.value = '';
     page.postError.textContent = '';
-    messages.update(message);
+    messages.updateFromAnswer(message);
   } catch (error) {
     page.postError.textContent = error.message;
   }

@@ -57,6 +57,16 @@ export class MessageList {
     return latest;
   }
 
+  // The answer to this client's own post or edit. The event its commit sent
+  // carries the same change or a later one (link previews, added within
+  // the same second, have the same updated_at), so the answer only shows
+  // what no event has brought yet.
+  updateFromAnswer(message) {
+    const known = this.messages.get(message.id);
+    if (!known || known.updated_at < message.updated_at) this.update(message);
+    else this.draw(known); // an edit's form gives way to what the event brought
+  }
+
   update(message) {
     const known = this.messages.get(message.id);
     if (known && known.updated_at > message.updated_at) return; // an older event arriving late
@@ -139,7 +149,7 @@ export class MessageList {
         await this.request('PUT', `/api/messages/${id}`, { body: { source: field.value } });
         const edited = await this.request('GET', `/api/messages/${id}`);
         delete item.dataset.editing;
-        this.update(edited);
+        this.updateFromAnswer(edited);
       } catch (failure) {
         error.textContent = failure.message;
       }

@@ -8,6 +8,11 @@ broadcasts the message it is sent. Flack is measured against it.
 With ``FLOOR_MESSAGE_QUEUE`` set to a Redis URL, its broadcasts go through
 Redis (Flask-SocketIO's ``message_queue``), as Flack's do when scaled out:
 the floor of the scaled formation. Unset, it is the embedded one's.
+
+``ASYNC_MODE`` (eventlet by default) names the green-thread library, as for
+Flack: gunicorn.conf.py picks the worker class from it, and Socket.IO is told
+the same here. Left to guess, Socket.IO would take eventlet whenever it can
+be imported, in a process gevent patched.
 """
 
 import os
@@ -34,7 +39,11 @@ def _message(number):
 MESSAGES = [_message(number) for number in range(1, MESSAGE_COUNT + 1)]
 
 app = Flask(__name__)
-socketio = SocketIO(app, message_queue=os.environ.get('FLOOR_MESSAGE_QUEUE') or None)
+socketio = SocketIO(
+    app,
+    async_mode=os.environ.get('ASYNC_MODE') or 'eventlet',
+    message_queue=os.environ.get('FLOOR_MESSAGE_QUEUE') or None,
+)
 
 
 @app.get('/api/messages')

@@ -3,8 +3,20 @@
 // Started by bench/measure.py with one JSON argument (its options). It
 // prints JSON lines: {"event": "connected"} once every client is connected
 // (then waits for a line on stdin, so that the runner can read the server's
-// memory), and {"event": "result", ...} with the figures at the end.
-// Posts and deliveries are timed on one clock, in this process.
+// memory), and {"event": "result", ...} with the figures at the end; with
+// `hold`, the clients then stay connected until one more line on stdin (the
+// server's memory after the rounds). Posts and deliveries are timed on one
+// clock, in this process.
+//
+// The kind of client, `compression` (true unless false): true is
+// socket.io-client's default, a browser's. engine.io-client passes
+// `perMessageDeflate: { threshold: 1024 }` to `ws`, which then offers
+// `permessage-deflate; client_max_window_bits` in its handshake, as Chromium
+// does: context takeover both ways, the server's window its own choice (15
+// bits unless it says less), and the client's sends under 1 KiB left
+// uncompressed. false gives `perMessageDeflate: false`: no extension offered,
+// as a typical Python client (python-socketio's websocket-client) connects.
+// Each result says how many clients the server agreed to deflate with.
 
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
@@ -19,7 +31,17 @@ const WARM_UP_ROUNDS = 50;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const say = (line) => process.stdout.write(JSON.stringify(line) + '\n');
 const stdin = createInterface({ input: process.stdin });
-const nextLine = () => new Promise((resolve) => stdin.once('line', resolve));
+let stdinOpen = true;
+stdin.once('close', () => (stdinOpen = false));
+// The next line on stdin, or nothing once it is closed (the runner is gone).
+const nextLine = () =>
+  stdinOpen
+    ? new Promise((resolve) => {
+        stdin.once('line', resolve);
+        stdin.once('close', resolve);
+      })
+    : Promise.resolve();
+const compression = options.compression !== false;
 
 function percentile(sorted, p) {
   if (sorted.length === 0) return null;
@@ -69,13 +91,24 @@ function connect(url, token) {
       forceNew: true,
       timeout: 30000,
       auth: token ? { token } : undefined,
+      // Left out for the browser's kind, so that the library's default stands.
+      ...(compression ? {} : { perMessageDeflate: false }),
     });
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', () => resolve(null));
   });
 }
 
-// Clients spread over `urls` in turn (by default, every web process).
+// Whether the server accepted permessage-deflate on this client's websocket
+// (the `ws` object under Engine.IO's transport names what was agreed).
+function deflating(socket) {
+  const ws = socket.io.engine && socket.io.engine.transport && socket.io.engine.transport.ws;
+  return Boolean(ws && typeof ws.extensions === 'string' && ws.extensions.includes('permessage-deflate'));
+}
+
+// Clients spread over `urls` in turn (by default, every web process). With
+// `stop_on_loss`, connecting stops after the first batch in which a client
+// failed: the step has failed, and each batch more could wait out the timeout.
 async function connectMany(count, listening, urls = options.urls) {
   const sockets = [];
   for (let first = 0; first < count; first += CONNECT_BATCH) {
@@ -85,11 +118,16 @@ async function connectMany(count, listening, urls = options.urls) {
       const token = options.tokens.length ? options.tokens[i % options.tokens.length] : null;
       batch.push(connect(url, token));
     }
+    let failed = false;
     for (const socket of await Promise.all(batch)) {
-      if (socket === null) continue;
+      if (socket === null) {
+        failed = true;
+        continue;
+      }
       if (listening) listen(socket);
       sockets.push(socket);
     }
+    if (failed && options.stop_on_loss) break;
   }
   return sockets;
 }
@@ -130,21 +168,32 @@ async function waitForDeliveries(number, expected) {
 async function fanout() {
   const clients = await connectMany(options.clients, true);
   const [posterSocket] = options.app === 'floor' ? await connectMany(1, false) : [null];
+  const negotiated = clients.filter(deflating).length;
   await post(null, { socket: posterSocket, token: options.tokens[0] }); // untimed, as in write()
   await sleep(LINGER_MS);
   say({ event: 'connected', clients: clients.length });
   await nextLine();
   // Several rounds of the same messages; the round with the median p99
   // stands for the run, so that one pause on a busy machine does not.
+  // With `stop_on_loss` (the capacity search), the rounds end at the first
+  // message some client did not get in time: the step has failed, and each
+  // further message would wait out the timeout too.
   let failedPosts = 0;
+  let posted = 0;
+  let stopped = false;
   const rounds = [];
-  for (let round = 0; round < options.rounds; round++) {
+  for (let round = 0; round < options.rounds && !stopped; round++) {
     const first = latencies.length;
     for (let i = 0; i < options.messages; i++) {
       const number = round * options.messages + i;
       const poster = { socket: posterSocket, token: options.tokens[number % options.tokens.length] };
       if (!(await post(number, poster))) failedPosts += 1;
+      posted += 1;
       await waitForDeliveries(number, clients.length);
+      if (options.stop_on_loss && (heard.get(number) || 0) < clients.length) {
+        stopped = true;
+        break;
+      }
     }
     rounds.push(summary(latencies.slice(first)));
   }
@@ -154,14 +203,18 @@ async function fanout() {
     event: 'result',
     clients: options.clients,
     connected: clients.length,
+    deflate_negotiated: negotiated,
     messages: options.messages,
     rounds: options.rounds,
+    rounds_run: rounds.length,
     failed_posts: failedPosts,
     ...rounds[Math.floor(rounds.length / 2)],
     rounds_p99_ms: rounds.map((figures) => figures.p99_ms),
-    lost: options.clients * options.messages * options.rounds - latencies.length,
+    // A client that did not connect has lost every message posted.
+    lost: options.clients * posted - latencies.length,
     duplicated: duplicates,
   });
+  if (options.hold) await nextLine();
   return clients.concat(posterSocket ? [posterSocket] : []);
 }
 

@@ -62,15 +62,18 @@ def _parse_wrk(output):
     }
 
 
-def socketio_load(mode, app, urls, tokens, run_id, while_connected=None, **options):
+def socketio_load(mode, app, urls, tokens, run_id, while_connected=None, after_result=None, **options):
     """Run bench/load.mjs; ``while_connected()`` is called once all clients are in.
 
     ``app`` is the kind of app, ``'floor'`` or ``'flack'`` (how to post).
     Posts go to the first of ``urls``; the write's listener is on the last.
-    Returns the figures load.mjs printed, with what ``while_connected`` returned.
+    ``after_result()``, if given, is called once the figures are in, the
+    clients still connected. Returns the figures load.mjs printed, with what
+    the two callbacks returned.
     """
     options = dict(
         options,
+        hold=after_result is not None,
         mode=mode,
         app=app,
         urls=urls,
@@ -94,25 +97,41 @@ def socketio_load(mode, app, urls, tokens, run_id, while_connected=None, **optio
     load.stdin.write('go\n')
     load.stdin.flush()
     result = json.loads(load.stdout.readline())
-    load.wait(timeout=60)
+    if after_result is not None:
+        extra.update(after_result())
+        load.stdin.write('close\n')
+        load.stdin.flush()
+    load.stdin.close()
+    load.wait(timeout=120)
     result.pop('event')
     return dict(result, **extra)
 
 
-def fanout(app, urls, tokens, clients, run_id, memory=None):
-    """C clients listening, 20 messages posted one at a time, five rounds."""
-    measured = (lambda: {'rss_mib': memory()}) if memory else None
-    return socketio_load(
+def fanout(app, urls, tokens, clients, run_id, memory=None, compression=True, stop_on_loss=False):
+    """C clients listening, 20 messages posted one at a time, five rounds.
+
+    ``compression``: the clients offer permessage-deflate as browsers do
+    (True), or connect without it as a typical Python client (False).
+    ``memory()``, if given, is read once every client is connected
+    (``rss_mib``) and again after the rounds, before they leave
+    (``rss_after_mib``). With ``stop_on_loss``, the rounds stop at the first
+    message some client did not get (the capacity search).
+    """
+    figures = socketio_load(
         'fanout',
         app,
         urls,
         tokens,
         run_id,
-        measured,
+        (lambda: {'rss_mib': memory()}) if memory else None,
+        (lambda: {'rss_after_mib': memory()}) if memory else None,
         clients=clients,
         messages=FANOUT_MESSAGES,
         rounds=FANOUT_ROUNDS,
+        compression=compression,
+        stop_on_loss=stop_on_loss,
     )
+    return dict(figures, compression=compression)
 
 
 def write(app, urls, tokens, run_id, via='http'):

@@ -4,8 +4,31 @@ import operator
 import re
 from pathlib import Path
 
+from . import storm
+
 README = Path(__file__).resolve().parent.parent / 'README.md'
 README_MARKERS = ('<!-- bench:start -->', '<!-- bench:end -->')
+ASYNC_MODES = ('eventlet', 'gevent')
+CAPACITY_TARGET = 5000
+CAPACITY_MIB = 512
+
+
+def _normalized(records):
+    """Records of runs before async modes and client kinds: eventlet, browser-like clients."""
+    for record in records:
+        if record.get('bench') == 'machine':
+            yield record
+            continue
+        record = {'async_mode': 'eventlet', **record}
+        if record.get('bench') in ('fanout', 'capacity'):
+            record.setdefault('compression', True)
+        yield record
+
+
+def _modes(records):
+    """The async modes a run measured, eventlet first."""
+    measured = {record['async_mode'] for record in records if 'async_mode' in record}
+    return [mode for mode in ASYNC_MODES if mode in measured] + sorted(measured - set(ASYNC_MODES))
 
 
 def _find(records, **match):
@@ -53,18 +76,47 @@ def _nothing_lost(what, measured):
     return what, lost, 'yes' if lost == 0 else 'NO'
 
 
+def _resident(record):
+    """The most resident memory a fan-out saw: connected, or after its rounds."""
+    values = [record.get(key) for key in ('rss_mib', 'rss_after_mib') if record.get(key) is not None]
+    return max(values) if values else None
+
+
+def _capacity(what, steps):
+    """A target row: the largest C of the capacity search that passed, at least ``CAPACITY_TARGET``.
+
+    "≥ C" when no step failed (the steps ran out, or the machine's limits
+    stopped the search): the web process may hold more.
+    """
+    if not steps:
+        return what, 'not measured', '–'
+    passed = [step['clients'] for step in steps if step.get('passed')]
+    best = max(passed, default=0)
+    failed = any(step.get('passed') is False for step in steps)
+    if not passed:
+        measured = f'< {min(step["clients"] for step in steps)}'
+    else:
+        measured = f'{best}' if failed else f'≥ {best}'
+    return what, measured, 'yes' if best >= CAPACITY_TARGET else 'NO'
+
+
 def _targets(records):
     """Each target of issue 15: (what, measured, met), as a ratio to the floor of the same run.
 
-    A target whose records the run lacks (the scaled ones with
-    ``--skip-scaled``, C=1000 with other ``--clients``) is "not measured".
+    ``records`` are those of one async mode, the floor's as well. A target
+    whose records the run lacks (the scaled ones with ``--skip-scaled``,
+    C=1000 with other ``--clients``, the capacity with ``--no-capacity``) is
+    "not measured". Fan-out latency and memory are those of browser-like
+    clients (permessage-deflate); nothing lost, of every kind.
     """
     floor_read = _find(records, bench='read', app='floor')
     floor_write = _find(records, bench='write', app='floor')
-    floor_fanout = _find(records, bench='fanout', app='floor', clients=1000)
+    floor_fanout = _find(records, bench='fanout', app='floor', clients=1000, compression=True)
+    floor_fanout_2000 = _find(records, bench='fanout', app='floor', clients=2000, compression=True)
     read = _find(records, bench='read', app='flack')
     write = _find(records, bench='write', app='flack', via='http')
-    fanout = _find(records, bench='fanout', app='flack', clients=1000)
+    fanout = _find(records, bench='fanout', app='flack', clients=1000, compression=True)
+    fanout_2000 = _find(records, bench='fanout', app='flack', clients=2000, compression=True)
     scaled_read = _find(records, bench='read', app='flack-scaled', web_processes=1)
     scaled_read_all = _find(records, bench='read', app='flack-scaled', web_processes=2)
     scaled_write = _find(records, bench='write', app='flack-scaled', via='http')
@@ -79,12 +131,20 @@ def _targets(records):
         _ratio('embedded: write posts/s ≥ 0.8× floor', write, floor_write, posts, 0.8),
         _ratio('embedded: write delivery p99 ≤ 2× floor', write, floor_write, 'p99_ms', 2),
         _ratio('embedded: fan-out C=1000 p99 ≤ 1.2× floor', fanout, floor_fanout, 'p99_ms', 1.2),
-        _nothing_lost('embedded: fan-out C=1000 nothing lost', [fanout] if fanout else []),
+        _nothing_lost(
+            'embedded: fan-out C=1000 nothing lost', _all(records, bench='fanout', app='flack', clients=1000)
+        ),
+        _ratio('embedded: fan-out C=2000 p99 ≤ 1.2× floor', fanout_2000, floor_fanout_2000, 'p99_ms', 1.2),
         _nothing_lost(
             'embedded: fan-out C=2000, one web process, nothing lost',
             _all(records, bench='fanout', app='flack', clients=2000),
         ),
         _ratio('embedded: web memory at C=1000 ≤ 1.15× floor', fanout, floor_fanout, 'rss_mib', 1.15),
+        _capacity(
+            f'embedded: capacity, browser-like clients within {CAPACITY_MIB} MiB, nothing lost '
+            f'≥ {CAPACITY_TARGET}',
+            _all(records, bench='capacity', app='flack'),
+        ),
         _ratio('scaled: read requests/s, one web process ≥ 0.8× floor', scaled_read, floor_read, rps, 0.8),
         _ratio('scaled: read p99, one web process ≤ 1.5× floor', scaled_read, floor_read, 'p99_ms', 1.5),
         _ratio(
@@ -107,25 +167,57 @@ def _through(record):
     return {'http': 'POST /api/messages', 'socketio': 'Socket.IO event'}.get(record.get('via'), '–')
 
 
-# Per measure: its heading, then (column, record key or function).
+def _kind(record):
+    """The clients: browser-like (offering permessage-deflate) or uncompressed,
+    and how many the server agreed to deflate with if not all of them."""
+    if not record.get('compression', True):
+        return 'uncompressed'
+    negotiated, connected = record.get('deflate_negotiated'), record.get('connected')
+    if negotiated is not None and connected is not None and negotiated < connected:
+        return f'permessage-deflate (agreed by {negotiated})'
+    return 'permessage-deflate'
+
+
+def _per_client_kib(record):
+    """(resident with C clients − idle) / C, in KiB."""
+    resident, idle, clients = record.get('rss_mib'), record.get('rss_idle_mib'), record.get('connected')
+    if resident is None or idle is None or not clients:
+        return None
+    return round((resident - idle) * 1024 / clients, 1)
+
+
+def _capacity_result(record):
+    if record.get('passed'):
+        return 'passed'
+    return record.get('reason') or 'failed'
+
+
+# Per measure: its record kind, its heading, (column, record key or
+# function), and the key a record must have to be shown (None: any).
 SECTIONS = [
     (
         'read',
         '**Read**: `wrk -t2 -c50 -d10s` on `GET /api/messages` (200 messages), Bearer token',
         [
             ('app', _app),
+            ('async mode', 'async_mode'),
             ('requests/s', 'requests_per_second'),
             ('p50 ms', 'p50_ms'),
             ('p99 ms', 'p99_ms'),
             ('errors', 'errors'),
         ],
+        None,
     ),
     (
         'fanout',
         '**Fan-out**: C websocket clients; 20 messages posted one at a time, five rounds, the round with '
-        'the median p99 shown; latency from post to each delivery; lost and duplicated over all rounds',
+        'the median p99 shown; latency from post to each delivery; lost and duplicated over all rounds. '
+        'Clients: browser-like, offering `permessage-deflate; client_max_window_bits` as Chromium does, '
+        'or uncompressed, offering nothing, as a typical Python client',
         [
             ('app', _app),
+            ('async mode', 'async_mode'),
+            ('clients', _kind),
             ('C', 'clients'),
             ('connected', 'connected'),
             ('p50 ms', 'p50_ms'),
@@ -134,12 +226,43 @@ SECTIONS = [
             ('lost', 'lost'),
             ('duplicated', 'duplicated'),
         ],
+        None,
     ),
     (
         'fanout',
-        '**Memory**: resident memory of the web process (gunicorn master and worker), started afresh, '
-        'idle and with C clients connected',
-        [('app', _app), ('C', 'clients'), ('idle MiB', 'rss_idle_mib'), ('with C clients MiB', 'rss_mib')],
+        '**Memory per client**: resident memory of the web process (gunicorn master and worker), started '
+        'afresh, idle and with C clients connected; per client, (with C clients − idle) / C',
+        [
+            ('app', _app),
+            ('async mode', 'async_mode'),
+            ('clients', _kind),
+            ('C', 'clients'),
+            ('idle MiB', 'rss_idle_mib'),
+            ('with C clients MiB', 'rss_mib'),
+            ('KiB per client', _per_client_kib),
+        ],
+        'rss_mib',
+    ),
+    (
+        'capacity',
+        f'**Capacity**: browser-like clients on one embedded web process, started afresh at each step, '
+        f'the fan-out above at each (stopped at the first message lost); a step passes with every client '
+        f'connected, nothing lost and at most {CAPACITY_MIB} MiB resident, connected and after the rounds. '
+        'The search stops at the first step that fails',
+        [
+            ('app', _app),
+            ('async mode', 'async_mode'),
+            ('C', 'clients'),
+            ('connected', 'connected'),
+            ('idle MiB', 'rss_idle_mib'),
+            ('with C clients MiB', 'rss_mib'),
+            ('after rounds MiB', 'rss_after_mib'),
+            ('KiB per client', _per_client_kib),
+            ('p99 ms', 'p99_ms'),
+            ('lost', 'lost'),
+            ('result', _capacity_result),
+        ],
+        None,
     ),
     (
         'write',
@@ -148,6 +271,7 @@ SECTIONS = [
         '(floor-redis: the floor with its broadcasts through Redis)',
         [
             ('app', _app),
+            ('async mode', 'async_mode'),
             ('posted through', _through),
             ('listener', 'listener'),
             ('posts/s', 'posts_per_second'),
@@ -157,41 +281,66 @@ SECTIONS = [
             ('lost', 'lost'),
             ('failed posts', 'failed_posts'),
         ],
+        None,
     ),
 ]
 
 
-def _section(records, bench, heading, columns):
+def _section(records, bench, heading, columns, needs):
     rows = [
         [get(record) if callable(get) else record.get(get) for _, get in columns]
         for record in records
-        if record.get('bench') == bench
+        if record.get('bench') == bench and (needs is None or record.get(needs) is not None)
     ]
-    # A run that did not measure this (memory when scaled out) has no row.
-    rows = [row for row in rows if any(value is not None for value in row[2:])]
+    # A run that did not measure this (memory when scaled out) has no table.
+    if not rows:
+        return ''
     return f'{heading}\n\n{_table([name for name, _ in columns], rows)}'
 
 
+def _targets_side_by_side(records, modes):
+    """The targets of each async mode, each against the floor run under the same mode."""
+    by_mode = [
+        _targets(mode_records) + storm.targets(mode_records)
+        for mode_records in (_all(records, async_mode=mode) for mode in modes)
+    ]
+    header = ['target'] + [f'{mode} {column}' for mode in modes for column in ('measured', 'met')]
+    rows = [
+        [rows[0][0], *(value for mode_rows in rows for value in mode_rows[1:])]
+        for rows in zip(*by_mode, strict=True)
+    ]
+    return _table(header, rows)
+
+
 def render(records):
+    records = list(_normalized(records))
+    modes = _modes(records) or ['eventlet']
     machine = _find(records, bench='machine')
     sections = [
         f'Run {machine.get("run")} on {machine.get("cpu")}, {machine.get("cores")} cores, '
         f'{machine.get("memory_gib")} GiB, {machine.get("os")}, Python {machine.get("python")}; '
         'load generators on the same machine.',
-        '**Targets** (issue 15), each a ratio to the floor of the same run. *embedded*: Flack on the '
-        'embedded default, against the floor. *scaled*: Flack with PostgreSQL, Redis and two web '
-        'processes; its reads against the floor, its writes (posted through one process, heard on the '
-        'other) against the floor with a Redis message queue, two processes in the same shape\n\n'
-        + _table(['target', 'measured', 'met'], _targets(records)),
+        '**Targets** (issue 15), each a ratio to the floor of the same run under the same async mode '
+        "(`ASYNC_MODE`, gunicorn's worker class), one pair of columns per mode. *embedded*: Flack on "
+        'the embedded default, against the floor; fan-out latency, memory and capacity with browser-like '
+        'clients (permessage-deflate), nothing lost with both kinds. *scaled*: Flack with PostgreSQL, '
+        'Redis and two web processes; its reads against the floor, its writes (posted through one '
+        'process, heard on the other) against the floor with a Redis message queue, two processes in '
+        'the same shape\n\n' + _targets_side_by_side(records, modes),
         *(_section(records, *section) for section in SECTIONS),
-        _chart(records),
+        storm.render(records),
+        *(_chart(_all(records, async_mode=mode), mode) for mode in modes),
     ]
     return '\n\n'.join(section for section in sections if section) + '\n'
 
 
-def _chart(records):
-    """Fan-out p99 by client count: the floor as bars, Flack as a line."""
-    fanout = [r for r in records if r.get('bench') == 'fanout' and r['app'] in ('floor', 'flack')]
+def _chart(records, mode):
+    """Fan-out p99 by client count, browser-like clients: the floor as bars, Flack as a line."""
+    fanout = [
+        r
+        for r in records
+        if r.get('bench') == 'fanout' and r['app'] in ('floor', 'flack') and r.get('compression', True)
+    ]
     counts = sorted({r['clients'] for r in fanout})
     if not counts:
         return ''
@@ -206,7 +355,7 @@ def _chart(records):
         [
             '```mermaid',
             'xychart-beta',
-            '    title "Fan-out p99 (ms) by clients: floor = bars, Flack = line"',
+            f'    title "Fan-out p99 (ms) by clients, {mode}: floor = bars, Flack = line"',
             f'    x-axis "clients" [{", ".join(map(str, counts))}]',
             f'    y-axis "p99 ms" 0 --> {int(top * 1.1) + 1}',
             f'    bar [{series("floor")}]',

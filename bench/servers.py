@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 60
 USERS = 10
 MESSAGES = 200
+ASYNC_MODES = ('eventlet', 'gevent')
 
 
 def procfile():
@@ -46,11 +47,17 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def base_environment(**settings):
-    """What every process under test gets: the bench's environment, with Flack settings of the bench's own."""
+def base_environment(async_mode='eventlet', **settings):
+    """What every process under test gets: the bench's environment, with Flack settings of the bench's own.
+
+    ``async_mode`` is ``ASYNC_MODE``, from which gunicorn.conf.py picks the
+    worker class (eventlet or gevent), the floor's as much as Flack's.
+    """
+    assert async_mode in ASYNC_MODES, async_mode
     return child_environ(
         {
             'FLACK_ENV': 'production',
+            'ASYNC_MODE': async_mode,
             'SECRET_KEY': secrets.token_hex(32),
             # The load comes from a few addresses and tokens that a production
             # deployment would rightly slow down; the bench measures the work.
@@ -180,31 +187,32 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def floor(message_queue=None, web_processes=1):
+def floor(message_queue=None, web_processes=1, async_mode='eventlet'):
     """The floor app; with ``message_queue`` (a Redis URL, the run's own) its
     broadcasts go through Redis, as Flack's do when scaled out, and
-    ``web_processes`` of it share them."""
+    ``web_processes`` of it share them. ``async_mode`` as for Flack: the same
+    command picks the same worker class from it."""
     with Deployment() as deployment:
         # Set or unset explicitly, so that none leaks in from the shell.
-        environ = base_environment(FLOOR_MESSAGE_QUEUE=message_queue)
+        environ = base_environment(async_mode, FLOOR_MESSAGE_QUEUE=message_queue)
         for _ in range(web_processes):
             deployment.start_web(floor_command(), environ, '/api/messages')
         yield deployment
 
 
 @contextlib.contextmanager
-def flack_embedded():
+def flack_embedded(async_mode='eventlet'):
     with Deployment() as deployment:
-        environ = base_environment(DATABASE_URL=f'sqlite:///{deployment.workdir}/flack.sqlite')
+        environ = base_environment(async_mode, DATABASE_URL=f'sqlite:///{deployment.workdir}/flack.sqlite')
         url = _start_flack(deployment, environ, web_processes=1)
         deployment.tokens = seed(url)
         yield deployment
 
 
 @contextlib.contextmanager
-def flack_scaled(database_url, redis_url, web_processes=2):
+def flack_scaled(database_url, redis_url, web_processes=2, async_mode='eventlet'):
     with Deployment() as deployment:
-        environ = base_environment(DATABASE_URL=database_url, REDIS_URL=redis_url)
+        environ = base_environment(async_mode, DATABASE_URL=database_url, REDIS_URL=redis_url)
         url = _start_flack(deployment, environ, web_processes)
         deployment.tokens = seed(url)
         yield deployment

@@ -278,6 +278,59 @@ def test_after_a_server_restart_the_client_shows_what_was_posted_meanwhile(serve
     expect(susan.page.locator('.message')).to_have_count(2)
 
 
+def test_a_catch_up_the_busy_server_answers_503_is_tried_again_when_it_says(server, people, tmp_path):
+    susan = people().sign_in('susan')
+    susan.say('before the restart')
+    expect(susan.message('before the restart')).to_have_count(1)
+    refused = []
+
+    def busy_once(route):
+        # What a web process answers when a reconnect storm keeps every
+        # database connection busy (flack.api.errors).
+        if not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=503, headers={'Retry-After': '1'}, json={'error': 'service unavailable'})
+        else:
+            route.fallback()
+
+    susan.page.route('**/api/messages?updated_since=*', busy_once)
+    server.stop()
+    expect(susan.page.locator('#connection')).to_have_text('reconnecting')
+    _post_directly(server, tmp_path, ['posted while you were away'])
+    server.start()
+
+    expect(susan.page.locator('#connection')).to_have_text('connected', timeout=20000)
+    expect(susan.message('posted while you were away')).to_have_count(1)
+    assert len(refused) == 1
+
+
+def test_a_connection_the_busy_server_refuses_is_tried_again(people):
+    susan = people().sign_in('susan')
+    refused = []
+
+    def refuse_once(websocket):
+        # Socket.IO's answer when a web process cannot check the token in time
+        # (flack.realtime.events): the client's connect is refused.
+        to_server = websocket.connect_to_server()
+
+        def from_server(message):
+            if not refused and isinstance(message, str) and message.startswith('40'):
+                refused.append(message)
+                websocket.send('44{"message":"service unavailable","data":{"error":"service unavailable"}}')
+            else:
+                websocket.send(message)
+
+        to_server.on_message(from_server)
+        websocket.on_message(to_server.send)
+
+    # Routing takes effect on the websockets of the next page load.
+    susan.page.route_web_socket(lambda url: '/socket.io/' in url, refuse_once)
+    susan.page.reload()
+
+    expect(susan.page.locator('#connection')).to_have_text('connected', timeout=30000)
+    assert len(refused) == 1
+
+
 def test_the_page_loads_with_no_console_error_and_no_failed_request(people):
     visitor = people()
     expect(visitor.page.locator('#sign-in-form')).to_be_visible()

@@ -1,10 +1,11 @@
 // The REST API, as the browser client uses it.
 
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     super((body && body.message) || `The server answered ${status}.`);
     this.status = status;
     this.body = body;
+    this.retryAfter = retryAfter; // seconds, when the server said when to try again
   }
 }
 
@@ -26,6 +27,9 @@ export async function request(method, path, { token, body, credentials } = {}) {
   });
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) {
+    const retryAfter = Number.parseInt(response.headers.get('Retry-After'), 10);
+    throw new ApiError(response.status, data, Number.isNaN(retryAfter) ? null : retryAfter);
+  }
   return data;
 }

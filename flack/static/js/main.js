@@ -1,5 +1,5 @@
 // Flack's browser client: wires the session, the lists, the chart and Socket.IO.
-import { request } from './api.js';
+import { ApiError, request } from './api.js';
 import { MessageList } from './messages.js';
 import { revalidate, signIn, signOut, storedSession } from './session.js';
 import { StatsChart } from './stats.js';
@@ -7,6 +7,9 @@ import { UserList } from './users.js';
 
 // Well inside the server's presence timeout (60 s by default).
 const PING_INTERVAL_MS = 20000;
+// When to try again after a refused connection, or a 5xx answer to a
+// catch-up read that does not say (the server's Retry-After).
+const RETRY_SECONDS = 5;
 
 const page = {
   signInSection: document.getElementById('sign-in'),
@@ -72,6 +75,23 @@ async function catchUp(since) {
   messages.addAll(changedMessages);
 }
 
+// After a restart every client catches up at once, and a busy server may
+// answer 503: try again when it says (Retry-After, spread a little so that
+// the clients do not come back together), while this connection lasts.
+async function catchUpUntilDone(since, connection) {
+  for (;;) {
+    try {
+      await catchUp(since);
+      return;
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status < 500) return;
+      const seconds = (error.retryAfter ?? RETRY_SECONDS) * (1 + Math.random() / 2);
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      if (socket !== connection || !connection.connected) return; // the next connect catches up
+    }
+  }
+}
+
 function connect() {
   let lastSeen = null;
   socket = io({ transports: ['websocket', 'polling'], auth: { token: session.token } });
@@ -80,7 +100,7 @@ function connect() {
     socket.emit('ping_user', session.token);
     clearInterval(pingTimer);
     pingTimer = setInterval(() => socket.emit('ping_user', session.token), PING_INTERVAL_MS);
-    if (lastSeen !== null) catchUp(Math.max(0, lastSeen - 1)).catch(() => {});
+    if (lastSeen !== null) catchUpUntilDone(Math.max(0, lastSeen - 1), socket);
   });
   socket.on('disconnect', (reason) => {
     lastSeen = messages.latestChange();
@@ -91,7 +111,18 @@ function connect() {
   socket.on('connect_error', async () => {
     showConnection('reconnecting');
     // A refused token means the session ended elsewhere (signed out, password changed).
-    if (session && !(await revalidate(session).catch(() => session))) endSession('Your session has ended. Sign in again.');
+    if (session && !(await revalidate(session).catch(() => session))) {
+      endSession('Your session has ended. Sign in again.');
+      return;
+    }
+    // A server too busy to check the token (a reconnect storm) refuses the
+    // connection, and socket.io-client does not come back by itself.
+    const refused = socket;
+    if (refused && !refused.active) {
+      setTimeout(() => {
+        if (socket === refused && !refused.connected) refused.connect();
+      }, RETRY_SECONDS * (1 + Math.random() / 2) * 1000);
+    }
   });
   socket.on('updated_model', ({ class: kind, model }) => {
     if (kind === 'User') users.update(model);

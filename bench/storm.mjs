@@ -14,9 +14,9 @@
 // Each client behaves as flack/static/js/main.js does: socket.io-client with
 // its default reconnection (the manager's backoff: 1 s, randomization 0.5,
 // at most 5 s), `ping_user` on every connect and every 20 s, the latest
-// `updated_at` it holds remembered on disconnect, and on the next connect one
+// `updated_at` it holds remembered on disconnect, and on the next connect a
 // read of GET /api/users and /api/messages?updated_since=<that - 1> (both or
-// neither merged; a failure is not retried, as the browser's catchUp is not).
+// neither merged; a 5xx answer is tried again after Retry-After, as main.js does).
 // On disconnect it points its manager at reconnect_url: the router would
 // send the reconnection to the surviving web process.
 
@@ -73,7 +73,7 @@ function request(url, { method = 'GET', headers = {}, body } = {}) {
         counts.statuses[status] = (counts.statuses[status] || 0) + 1;
         if (status >= 500) counts.status5xx += 1;
         else if (status >= 400) counts.otherErrors += 1;
-        resolve({ status, body: Buffer.concat(chunks).toString() });
+        resolve({ status, headers: response.headers, body: Buffer.concat(chunks).toString() });
       });
     });
     sending.on('timeout', () => sending.destroy(Object.assign(new Error('timed out'), { code: 'TIMEOUT' })));
@@ -109,7 +109,16 @@ class Client {
     });
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('disconnect', (reason) => this.onDisconnect(reason));
-    this.socket.on('connect_error', () => (this.connectErrors += 1));
+    this.socket.on('connect_error', () => {
+      this.connectErrors += 1;
+      // As main.js: a refused connection (a server too busy to check the
+      // token) is tried again after 5 s, spread by up to half.
+      if (!this.socket.active && !stopping) {
+        setTimeout(() => {
+          if (!this.socket.connected && !stopping) this.socket.connect();
+        }, 5000 * (1 + Math.random() / 2));
+      }
+    });
     this.socket.on('updated_model', (event) => {
       if (!event || event.class !== 'Message' || !event.model) return;
       const key = `${event.model.id}:${event.model.updated_at}`;
@@ -155,20 +164,29 @@ class Client {
     if (reason === 'io server disconnect') this.socket.connect(); // main.js: the server closed us, come back
   }
 
+  // As main.js: a 5xx answer (a busy server's 503) is tried again after its
+  // Retry-After (5 s if none), spread by up to half, while connected.
   async catchUp(since) {
     this.resyncing = true;
     const headers = { Authorization: `Bearer ${this.token}` };
-    const [users, messages] = await Promise.all([
-      request(`${options.reconnect_url}/api/users?updated_since=${since}`, { headers }),
-      request(`${options.reconnect_url}/api/messages?updated_since=${since}`, { headers }),
-    ]);
-    this.resyncing = false;
-    if (!users || !messages || users.status !== 200 || messages.status !== 200) {
+    for (;;) {
+      const [users, messages] = await Promise.all([
+        request(`${options.reconnect_url}/api/users?updated_since=${since}`, { headers }),
+        request(`${options.reconnect_url}/api/messages?updated_since=${since}`, { headers }),
+      ]);
+      if (users && messages && users.status === 200 && messages.status === 200) {
+        for (const message of JSON.parse(messages.body).messages) this.update(message);
+        if (sigtermAt !== null && this.resyncedAt === null) this.resyncedAt = Date.now();
+        break;
+      }
       this.resyncFailures += 1;
-      return;
+      const busy = [users, messages].find((answer) => answer && answer.status >= 500);
+      if (!busy || !this.connected) break;
+      const seconds = (Number.parseInt(busy.headers['retry-after'], 10) || 5) * (1 + Math.random() / 2);
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      if (!this.connected) break;
     }
-    for (const message of JSON.parse(messages.body).messages) this.update(message);
-    if (sigtermAt !== null && this.resyncedAt === null) this.resyncedAt = Date.now();
+    this.resyncing = false;
   }
 
   // Nothing more to wait for: caught up since the storm, or its one catch-up failed, and connected.

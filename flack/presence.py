@@ -7,8 +7,8 @@ store (``PresenceStore``: in memory in the embedded mode, in Redis when
 scaled) so that requests write no database row, and for someone already
 online at most once every ``PRESENCE_TIMEOUT / 6`` seconds per process
 (``ActivityThrottle``); the row changes, and a ``User`` event goes out, only
-when ``online`` flips. The store decides each
-flip atomically, so each one is announced exactly once.
+when ``online`` flips. The store decides each flip atomically, so each one
+is announced exactly once.
 """
 
 import threading

@@ -14,7 +14,6 @@ import os
 import platform
 import resource
 import shutil
-import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,13 +206,8 @@ def bench_scaled(deployment, run_id, client_counts, emit):
     emit(bench='write', app='flack-scaled', web_processes=len(urls), via='http', **figures)
 
 
-def _stop_on_sigterm(signum, frame):
-    # Unwinds the ``with`` blocks, which stop every process the run started.
-    raise SystemExit(128 + signum)
-
-
 def main():
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    servers.stop_on_sigterm()
     parser = argparse.ArgumentParser(prog='python -m bench', description=__doc__.splitlines()[0])
     parser.add_argument('--clients', default=','.join(map(str, CLIENT_COUNTS)), help='fan-out client counts')
     parser.add_argument(
@@ -243,7 +237,7 @@ def main():
     parser.add_argument('--skip-scaled', action='store_true', help='only the floor and the embedded default')
     parser.add_argument(
         '--postgres',
-        default=os.environ.get('BENCH_POSTGRES_URL', 'postgresql://postgres@127.0.0.1:5432/postgres'),
+        default=servers.DEFAULT_POSTGRES_URL,
         help='a PostgreSQL server the scaled run may create a database on',
     )
     parser.add_argument('--readme', action='store_true', help='also put the table into README.md')

@@ -62,6 +62,18 @@ def _parse_wrk(output):
     }
 
 
+def start_node(script, options):
+    """Start ``bench/<script>`` in Node.js with its ``options`` as one JSON argument,
+    talking over its stdin and stdout (text lines)."""
+    return subprocess.Popen(
+        ['node', str(HERE / script), json.dumps(options)],
+        cwd=HERE.parent,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 def socketio_load(mode, app, urls, tokens, run_id, while_connected=None, after_result=None, **options):
     """Run bench/load.mjs; ``while_connected()`` is called once all clients are in.
 
@@ -82,13 +94,7 @@ def socketio_load(mode, app, urls, tokens, run_id, while_connected=None, after_r
         tokens=tokens,
         run_id=run_id,
     )
-    load = subprocess.Popen(
-        ['node', str(HERE / 'load.mjs'), json.dumps(options)],
-        cwd=HERE.parent,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    load = start_node('load.mjs', options)
     connected = json.loads(load.stdout.readline() or '{}')
     if connected.get('event') != 'connected':
         load.kill()

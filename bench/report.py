@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from . import storm
+from .markdown import cell, table
 
 README = Path(__file__).resolve().parent.parent / 'README.md'
 README_MARKERS = ('<!-- bench:start -->', '<!-- bench:end -->')
@@ -36,20 +37,6 @@ def _find(records, **match):
         if all(record.get(key) == value for key, value in match.items()):
             return record
     return {}
-
-
-def _cell(value, digits=1):
-    if value is None:
-        return '–'
-    if isinstance(value, float):
-        return f'{value:.{digits}f}'
-    return str(value)
-
-
-def _table(header, rows):
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    lines += ['| ' + ' | '.join(_cell(value) for value in row) + ' |' for row in rows]
-    return '\n'.join(lines)
 
 
 def _all(records, **match):
@@ -295,7 +282,7 @@ def _section(records, bench, heading, columns, needs):
     # A run that did not measure this (memory when scaled out) has no table.
     if not rows:
         return ''
-    return f'{heading}\n\n{_table([name for name, _ in columns], rows)}'
+    return f'{heading}\n\n{table([name for name, _ in columns], rows)}'
 
 
 def _targets_side_by_side(records, modes):
@@ -309,7 +296,7 @@ def _targets_side_by_side(records, modes):
         [rows[0][0], *(value for mode_rows in rows for value in mode_rows[1:])]
         for rows in zip(*by_mode, strict=True)
     ]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def render(records):
@@ -346,9 +333,7 @@ def _chart(records, mode):
         return ''
 
     def series(app):
-        return ', '.join(
-            _cell(_find(fanout, app=app, clients=count).get('p99_ms') or 0.0) for count in counts
-        )
+        return ', '.join(cell(_find(fanout, app=app, clients=count).get('p99_ms') or 0.0) for count in counts)
 
     top = max(r.get('p99_ms') or 0 for r in fanout)
     return '\n'.join(

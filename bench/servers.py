@@ -23,6 +23,17 @@ STARTUP_SECONDS = 60
 USERS = 10
 MESSAGES = 200
 ASYNC_MODES = ('eventlet', 'gevent')
+# A PostgreSQL server a run may create (and drop) a database of its own on.
+DEFAULT_POSTGRES_URL = os.environ.get('BENCH_POSTGRES_URL', 'postgresql://postgres@127.0.0.1:5432/postgres')
+
+
+def stop_on_sigterm():
+    """Make SIGTERM unwind a run's ``with`` blocks, which stop every process it started."""
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def procfile():

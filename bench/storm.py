@@ -26,7 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from .markdown import cell, table
+from .measure import start_node
+
 POSTS_PER_SECOND = 10  # steady and modest, open loop
 RESYNC_TIMEOUT_SECONDS = 120
 POLL_SECONDS = 0.1
@@ -167,13 +169,7 @@ def run(deployment, services, clients, run_id, posts_per_second=POSTS_PER_SECOND
         'resync_timeout_s': RESYNC_TIMEOUT_SECONDS,
     }
     counter = ConnectionCounter(services.database_url, services.redis_url)
-    node = subprocess.Popen(
-        ['node', str(HERE / 'storm.mjs'), json.dumps(options)],
-        cwd=HERE.parent,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    node = start_node('storm.mjs', options)
     offsets = _log_offsets(deployment)
     exit_time = {}
     sigterm_at = None
@@ -243,11 +239,7 @@ def run(deployment, services, clients, run_id, posts_per_second=POSTS_PER_SECOND
 
 
 def _cell(value):
-    if value is None:
-        return '–'
-    if isinstance(value, float):
-        return f'{value:.2f}'
-    return str(value)
+    return cell(value, digits=2)
 
 
 def _of(value, bound):
@@ -297,8 +289,6 @@ def render(records):
         ]
         for record in storms
     ]
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
     limit = storms[0].get('plan_connection_limit', PLAN_CONNECTION_LIMIT)
     heading = (
         '**Reconnect storm**: C websocket clients on the first web process, about '
@@ -311,7 +301,7 @@ def render(records):
         'most sampled every 100 ms during the storm, against what the two web processes may hold '
         f'(README, Connection budgets; the plans allow {limit} each)'
     )
-    return f'{heading}\n\n' + '\n'.join(lines)
+    return f'{heading}\n\n' + table(header, rows)
 
 
 def targets(records):
@@ -352,15 +342,12 @@ def main():
 
     from . import servers
 
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)  # unwinds the with blocks, which stop every process
-
-    signal.signal(signal.SIGTERM, stop)
+    servers.stop_on_sigterm()
     parser = argparse.ArgumentParser(prog='python -m bench.storm', description=__doc__.splitlines()[0])
     parser.add_argument('--clients', type=int, default=200, help='websocket clients on the first web process')
     parser.add_argument(
         '--postgres',
-        default=os.environ.get('BENCH_POSTGRES_URL', 'postgresql://postgres@127.0.0.1:5432/postgres'),
+        default=servers.DEFAULT_POSTGRES_URL,
         help='a PostgreSQL server the run may create a database on',
     )
     parser.add_argument('--rate', type=float, default=POSTS_PER_SECOND, help='posts per second (default 10)')

@@ -75,9 +75,12 @@ async function catchUp(since) {
   messages.addAll(changedMessages);
 }
 
+// After a restart every client comes back at once: each waits the seconds
+// asked, and up to half as long again, so that they do not return together.
+const retryDelayMs = (seconds) => seconds * (1 + Math.random() / 2) * 1000;
+
 // After a restart every client catches up at once, and a busy server may
-// answer 503: try again when it says (Retry-After, spread a little so that
-// the clients do not come back together), while this connection lasts.
+// answer 503: try again when it says (Retry-After), while this connection lasts.
 async function catchUpUntilDone(since, connection) {
   for (;;) {
     try {
@@ -85,8 +88,7 @@ async function catchUpUntilDone(since, connection) {
       return;
     } catch (error) {
       if (!(error instanceof ApiError) || error.status < 500) return;
-      const seconds = (error.retryAfter ?? RETRY_SECONDS) * (1 + Math.random() / 2);
-      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(error.retryAfter ?? RETRY_SECONDS)));
       if (socket !== connection || !connection.connected) return; // the next connect catches up
     }
   }
@@ -121,7 +123,7 @@ function connect() {
     if (refused && !refused.active) {
       setTimeout(() => {
         if (socket === refused && !refused.connected) refused.connect();
-      }, RETRY_SECONDS * (1 + Math.random() / 2) * 1000);
+      }, retryDelayMs(RETRY_SECONDS));
     }
   });
   socket.on('updated_model', ({ class: kind, model }) => {

@@ -19,7 +19,7 @@ from flack.realtime import socketio
 from flack.redis_client import connect
 
 from .pages import serve  # noqa: F401  (a fixture)
-from .services import NEEDS, PostgresDatabase, RedisServer, required_services
+from .services import NEEDS, PostgresDatabase, RedisServer, engine_for, required_services
 
 
 def pytest_configure(config):
@@ -100,7 +100,7 @@ def empty_tables(url):
 
     The change counters are kept: they only ever count up, as in production.
     """
-    engine = sqlalchemy.create_engine(url.replace('postgresql://', 'postgresql+psycopg2://'))
+    engine = engine_for(url)
     with engine.begin() as connection:
         db.metadata.create_all(connection)
         tables = ', '.join(t.name for t in db.metadata.sorted_tables if t.name != 'change_counters')

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
+import sqlalchemy
 
 from .live import free_port, wait_for
 
@@ -69,6 +70,13 @@ def _admin_connection():
         service_missing('postgresql', f'it does not answer: {" ".join(str(error).split())}')
     connection.autocommit = True
     return connection
+
+
+def engine_for(url):
+    """A SQLAlchemy engine on the database at ``url`` (a Flack ``DATABASE_URL``), through
+    the driver Flack uses: psycopg2 for PostgreSQL (SQLAlchemy 2.1 reads a bare
+    ``postgresql://`` as psycopg 3)."""
+    return sqlalchemy.create_engine(url.replace('postgresql://', 'postgresql+psycopg2://', 1))
 
 
 class PostgresDatabase:

@@ -263,17 +263,21 @@ def test_older_messages_load_when_scrolling_up(server, people, tmp_path):
     assert numbers == list(range(80))
 
 
+def _restart_while_away(person, server, tmp_path):
+    """Stop the server under ``person``'s page, post a message meanwhile, start it: they are back."""
+    server.stop()
+    expect(person.page.locator('#connection')).to_have_text('reconnecting')
+    _post_directly(server, tmp_path, ['posted while you were away'])
+    server.start()
+    expect(person.page.locator('#connection')).to_have_text('connected', timeout=20000)
+
+
 def test_after_a_server_restart_the_client_shows_what_was_posted_meanwhile(server, people, tmp_path):
     susan = people().sign_in('susan')
     susan.say('before the restart')
     expect(susan.message('before the restart')).to_have_count(1)
 
-    server.stop()
-    expect(susan.page.locator('#connection')).to_have_text('reconnecting')
-    _post_directly(server, tmp_path, ['posted while you were away'])
-    server.start()
-
-    expect(susan.page.locator('#connection')).to_have_text('connected', timeout=20000)
+    _restart_while_away(susan, server, tmp_path)
     expect(susan.message('posted while you were away')).to_have_count(1)
     expect(susan.page.locator('.message')).to_have_count(2)
 
@@ -294,12 +298,7 @@ def test_a_catch_up_the_busy_server_answers_503_is_tried_again_when_it_says(serv
             route.fallback()
 
     susan.page.route('**/api/messages?updated_since=*', busy_once)
-    server.stop()
-    expect(susan.page.locator('#connection')).to_have_text('reconnecting')
-    _post_directly(server, tmp_path, ['posted while you were away'])
-    server.start()
-
-    expect(susan.page.locator('#connection')).to_have_text('connected', timeout=20000)
+    _restart_while_away(susan, server, tmp_path)
     expect(susan.message('posted while you were away')).to_have_count(1)
     assert len(refused) == 1
 

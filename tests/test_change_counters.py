@@ -2,7 +2,6 @@
 has changed, whoever made the commit, on SQLite and on PostgreSQL."""
 
 import pytest
-import sqlalchemy
 from sqlalchemy import delete, func, insert, select, update
 
 from flack import change_counters
@@ -11,10 +10,18 @@ from flack.extensions import db
 from flack.models import Message, User
 
 from .conftest import empty_tables
+from .services import engine_for
 
 
 def _count_messages():
     return db.session.scalar(select(func.count()).select_from(Message))
+
+
+def _new_message(author):
+    """An INSERT of a message by ``author``, as a process other than the app's might send."""
+    return insert(Message.__table__).values(
+        source='x', html='x', user_id=author, created_at=0, updated_at=0, preview_attempts=0
+    )
 
 
 @pytest.fixture
@@ -29,7 +36,7 @@ def author(app):
 @pytest.fixture
 def other_process(app, database_url):
     """A connection of its own to the app's database, as another process would have."""
-    engine = sqlalchemy.create_engine(database_url.replace('postgresql://', 'postgresql+psycopg2://'))
+    engine = engine_for(database_url)
     yield engine
     engine.dispose()
 
@@ -59,11 +66,7 @@ def test_a_commit_by_another_process_is_seen_by_the_next_transaction(app, author
         db.session.rollback()  # the request ends
 
         with other_process.begin() as connection:
-            connection.execute(
-                insert(Message.__table__).values(
-                    source='x', html='x', user_id=author, created_at=0, updated_at=0, preview_attempts=0
-                )
-            )
+            connection.execute(_new_message(author))
         assert listing.get('all', _count_messages) == 1
         db.session.rollback()
 
@@ -117,9 +120,7 @@ def test_a_transaction_reads_the_counters_once(app, author, sql):
 
 def test_writers_on_other_connections_do_not_wait_for_each_others_commit(postgres_database):
     empty_tables(postgres_database.url)
-    engine = sqlalchemy.create_engine(
-        postgres_database.url.replace('postgresql://', 'postgresql+psycopg2://')
-    )
+    engine = engine_for(postgres_database.url)
     connections = []
     try:
         with engine.begin() as connection:
@@ -135,9 +136,7 @@ def test_writers_on_other_connections_do_not_wait_for_each_others_commit(postgre
             if len(shards) == 2:
                 break
         first, second = connections[0], connections[-1]
-        new_message = insert(Message.__table__).values(
-            source='x', html='x', user_id=author, created_at=0, updated_at=0, preview_attempts=0
-        )
+        new_message = _new_message(author)
         first.execute(new_message)  # its transaction holds its counter row until it ends
         second.exec_driver_sql("SET lock_timeout = '2s'")
         second.execute(new_message)  # would wait, then fail, on a row the first holds

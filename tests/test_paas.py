@@ -11,7 +11,6 @@ import sys
 
 import jsonschema_rs
 import pytest
-import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -19,7 +18,7 @@ from flack.config import load_settings, load_web_server_settings
 from flack.extensions import db
 
 from .live import ROOT, LiveFlack, child_environ, flack_settings, procfile_commands
-from .services import PostgresDatabase
+from .services import PostgresDatabase, engine_for
 from .test_scaled import Api
 
 # Set by the platform or an add-on, not by app.json's env.
@@ -290,7 +289,7 @@ def test_the_release_step_twice_on_an_empty_postgresql_makes_the_models_schema(t
         live.run('release', capture_output=True)
         live.run('release', capture_output=True)
 
-        engine = sqlalchemy.create_engine(database.url.replace('postgresql://', 'postgresql+psycopg2://'))
+        engine = engine_for(database.url)
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
         engine.dispose()

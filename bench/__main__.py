@@ -32,9 +32,9 @@ SCALED_WEB_PROCESSES = 2
 # Clients on the first web process when it is stopped (bench/storm.py).
 STORM_CLIENTS = 1000
 # The capacity search: browser-like clients on one embedded web process,
-# up from 2000 by 1000 until a step fails; a Standard-1X dyno's memory.
+# up from 2000 by 1000 until a step fails (within report.CAPACITY_MIB).
 CAPACITY_STEPS = '2000,3000,...'
-CAPACITY_MIB = 512
+CAPACITY_MIB = report.CAPACITY_MIB
 # File descriptors the load generator (one Node.js process) needs besides its clients.
 NODE_RESERVED_FILES = 64
 

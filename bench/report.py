@@ -6,11 +6,12 @@ from pathlib import Path
 
 from . import storm
 from .markdown import cell, table
+from .servers import ASYNC_MODES
 
 README = Path(__file__).resolve().parent.parent / 'README.md'
 README_MARKERS = ('<!-- bench:start -->', '<!-- bench:end -->')
-ASYNC_MODES = ('eventlet', 'gevent')
 CAPACITY_TARGET = 5000
+# A Standard-1X dyno's memory: the capacity search's limit.
 CAPACITY_MIB = 512
 
 

@@ -11,6 +11,7 @@ in (a gunicorn worker, a Celery pool child belong to their dyno's group).
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -42,6 +43,9 @@ POST_SECONDS = 5
 PREVIEWS = 6
 # How often the sampler counts connections while the load runs.
 SAMPLE_EVERY = 0.05
+# How many times a request turned away with a 503 (every database connection
+# busy) is tried again after the Retry-After it gives.
+BUSY_RETRIES = 5
 
 
 def app_json():
@@ -199,8 +203,9 @@ def busy_once():
     return answer
 
 
-def start_load(mode, web, tokens, **options):
-    """bench/load.mjs in ``mode``, stopped once its clients are connected; returns the process."""
+def start_load(mode, web, tokens, started, **options):
+    """bench/load.mjs in ``mode``, stopped once its clients are connected; returns
+    the process (also appended to ``started``) and how many clients connected."""
     options = dict(options, mode=mode, app='flack', urls=[web.url], post_url=web.url, tokens=tokens)
     load = subprocess.Popen(
         ['node', str(ROOT / 'bench' / 'load.mjs'), json.dumps(dict(options, run_id=mode))],
@@ -212,6 +217,7 @@ def start_load(mode, web, tokens, **options):
         # none of them to PostgreSQL or Redis, instead of reading each one.
         start_new_session=True,
     )
+    started.append(load)
     connected = json.loads(load.stdout.readline() or '{}')
     assert connected.get('event') == 'connected', f'load.mjs ({mode}) did not connect'
     return load, connected['clients']
@@ -291,20 +297,43 @@ def _load(web, tmp_path):
         page.stop()
 
 
+class PatientApi(Api):
+    """An API client that, like the browser client, waits as long as a 503's
+    Retry-After asks and tries again: under this load a request can find
+    every database connection busy for longer than the pool's wait."""
+
+    def call(self, method, path, token=None, **kwargs):
+        for _ in range(BUSY_RETRIES):
+            response = super().call(method, path, token, **kwargs)
+            if response.status_code != 503 or 'Retry-After' not in response.headers:
+                break
+            time.sleep(int(response.headers['Retry-After']))
+        return response
+
+
 def _load_on(web, page):
     for n in range(PREVIEWS):
         page.routes[f'/slow/{n}'] = slow_page if n % 2 else busy_once()
-    api = Api(web.url)
+    api = PatientApi(web.url)
     tokens = [api.new_user(f'user{n}')[1] for n in range(POSTERS)]
-    listening, clients = start_load('fanout', web, tokens, clients=CLIENTS, messages=5, rounds=1)
-    posting, _ = start_load('write', web, tokens, posters=POSTERS, seconds=POST_SECONDS, via='http')
-    for load in (listening, posting):
-        load.stdin.write('go\n')
-        load.stdin.flush()
-    messages = [api.post(tokens[n], f'have a look: {page.url(f"/slow/{n}")}') for n in range(PREVIEWS)]
-    results = [json.loads(load.stdout.readline()) for load in (listening, posting)]
-    for load in (listening, posting):
-        load.wait(timeout=60)
+    loads = []
+    try:
+        listening, clients = start_load('fanout', web, tokens, loads, clients=CLIENTS, messages=5, rounds=1)
+        posting, _ = start_load(
+            'write', web, tokens, loads, posters=POSTERS, seconds=POST_SECONDS, via='http'
+        )
+        for load in loads:
+            load.stdin.write('go\n')
+            load.stdin.flush()
+        messages = [api.post(tokens[n], f'have a look: {page.url(f"/slow/{n}")}') for n in range(PREVIEWS)]
+        results = [json.loads(load.stdout.readline()) for load in loads]
+        for load in loads:
+            load.wait(timeout=60)
+    finally:
+        for load in loads:  # a load generator left running would outlive the test
+            if load.poll() is None:
+                os.killpg(load.pid, signal.SIGKILL)
+                load.wait()
     wait_for(lambda: all('Slow' in _message(api, m['id'])['html'] for m in messages), 'the previews', 60)
     return {'clients': clients, 'fanout': results[0], 'write': results[1]}
 

@@ -18,6 +18,8 @@ from .logs import quote
 INSTANCE_PATH = Path(__file__).resolve().parent.parent / 'instance'
 ENVIRONMENTS = ('production', 'development', 'testing')
 ASYNC_MODES = ('eventlet', 'gevent')
+# flack.realtime.compression
+WEBSOCKET_COMPRESSIONS = ('small', 'full', 'off')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 # The settings gunicorn itself reads from the environment, as well as Flack.
 GUNICORN_READS = ('PORT', 'WEB_CONCURRENCY')
@@ -216,6 +218,7 @@ def load_settings(instance_path, environ=None):
         'ASYNC_MODE': _choice(environ, 'ASYNC_MODE', 'eventlet', ASYNC_MODES),
         'SOCKETIO_TRANSPORTS': _transports(environ),
         'SOCKETIO_CORS_ORIGINS': [o.strip() for o in origins.split(',') if o.strip()],
+        'WEBSOCKET_COMPRESSION': _choice(environ, 'WEBSOCKET_COMPRESSION', 'small', WEBSOCKET_COMPRESSIONS),
         'PRESENCE_TIMEOUT': _integer(environ, 'PRESENCE_TIMEOUT', 60, minimum=1),
         'REQUEST_STATS_WINDOW': _integer(environ, 'REQUEST_STATS_WINDOW', 15, minimum=1),
         'MAX_MESSAGE_LENGTH': _integer(environ, 'MAX_MESSAGE_LENGTH', 65536, minimum=1),

@@ -7,7 +7,7 @@ Flask-SocketIO object (its ``emit``, ``sleep`` and ``start_background_task``).
 
 from flask_socketio import SocketIO
 
-from . import broadcast, events, socket_guard
+from . import broadcast, compression, events, socket_guard
 from .server import EXTENSION, socketio
 
 __all__ = ['init_app', 'socketio']
@@ -30,5 +30,7 @@ def init_app(app, session, options, serves_clients):
         # Counts every packet of a connection and cuts off one that floods
         # or sends a malformed packet, instead of answering it frame by frame.
         socket_guard.install(server.server, app.config)
+        # How much memory each websocket's compression may take.
+        compression.install(app, server.server.eio)
     broadcast.init_app(app, session)
     return server

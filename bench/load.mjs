@@ -106,6 +106,15 @@ function deflating(socket) {
   return Boolean(ws && typeof ws.extensions === 'string' && ws.extensions.includes('permessage-deflate'));
 }
 
+// Bytes this client's TCP connection has read so far (frames, headers and
+// all), from the net.Socket under `ws`.
+function bytesRead(socket) {
+  const ws = socket.io.engine && socket.io.engine.transport && socket.io.engine.transport.ws;
+  return ws && ws._socket ? ws._socket.bytesRead : 0;
+}
+
+const totalBytesRead = (sockets) => sockets.reduce((sum, socket) => sum + bytesRead(socket), 0);
+
 // Clients spread over `urls` in turn (by default, every web process). With
 // `stop_on_loss`, connecting stops after the first batch in which a client
 // failed: the step has failed, and each batch more could wait out the timeout.
@@ -181,6 +190,8 @@ async function fanout() {
   let failedPosts = 0;
   let posted = 0;
   let stopped = false;
+  const bytesBefore = totalBytesRead(clients);
+  const deliveredBefore = latencies.length;
   const rounds = [];
   for (let round = 0; round < options.rounds && !stopped; round++) {
     const first = latencies.length;
@@ -198,6 +209,7 @@ async function fanout() {
     rounds.push(summary(latencies.slice(first)));
   }
   await sleep(LINGER_MS);
+  const delivered = latencies.length - deliveredBefore;
   rounds.sort((a, b) => a.p99_ms - b.p99_ms);
   say({
     event: 'result',
@@ -213,6 +225,9 @@ async function fanout() {
     // A client that did not connect has lost every message posted.
     lost: options.clients * posted - latencies.length,
     duplicated: duplicates,
+    // What a client read from the wire per message delivered to it, frames
+    // and pings included: what compression (or none) costs in bytes.
+    wire_bytes_per_message: delivered ? Math.round((totalBytesRead(clients) - bytesBefore) / delivered) : null,
   });
   if (options.hold) await nextLine();
   return clients.concat(posterSocket ? [posterSocket] : []);

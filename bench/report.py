@@ -201,7 +201,9 @@ SECTIONS = [
         '**Fan-out**: C websocket clients; 20 messages posted one at a time, five rounds, the round with '
         'the median p99 shown; latency from post to each delivery; lost and duplicated over all rounds. '
         'Clients: browser-like, offering `permessage-deflate; client_max_window_bits` as Chromium does, '
-        'or uncompressed, offering nothing, as a typical Python client',
+        'or uncompressed, offering nothing, as a typical Python client. Flack answers the offer with its '
+        'default, `WEBSOCKET_COMPRESSION=small` (a 2 KiB window), the floor with the offer as made (32 KiB); '
+        'wire bytes/msg: what a client read per message delivered to it, pings included',
         [
             ('app', _app),
             ('async mode', 'async_mode'),
@@ -213,6 +215,7 @@ SECTIONS = [
             ('max ms', 'max_ms'),
             ('lost', 'lost'),
             ('duplicated', 'duplicated'),
+            ('wire bytes/msg', 'wire_bytes_per_message'),
         ],
         None,
     ),

@@ -20,16 +20,19 @@ TEXT_ATOMS = {'r', 'U', 'q', 'f', 'a'}
 
 class QuotedAtoms(SafeAtoms):
     """gunicorn's atoms (headers looked up in any case, ``-`` for a missing
-    one), each value quoted by flack.logs instead of escaped gunicorn's way."""
+    one), each value quoted by flack.logs instead of escaped gunicorn's way.
+
+    Quoted as the format asks for them: gunicorn passes every request and
+    response header and every environ entry (sockets and streams among
+    them), of which the access line uses six.
+    """
 
     def __init__(self, atoms):
-        dict.__init__(
-            self,
-            {
-                name: quote(value, always=True) if name in TEXT_ATOMS else value_token(value)
-                for name, value in atoms.items()
-            },
-        )
+        dict.__init__(self, atoms)
+
+    def __getitem__(self, name):
+        value = super().__getitem__(name)
+        return quote(value, always=True) if name in TEXT_ATOMS else value_token(value)
 
 
 class Logger(GunicornLogger):

@@ -8,6 +8,8 @@ and a write on a read (every poll by every client becoming a transaction).
 import time
 
 import redis
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+from sqlalchemy import event
 
 from flack import chat
 from flack.extensions import db
@@ -100,10 +102,26 @@ def _redis_calls(server):
     return sum(entry['calls'] for name, entry in stats.items() if name != 'cmdstat_info')
 
 
+def _transactions_left_open(app):
+    """A list that gets, at each rollback on ``app``'s engine, whether the
+    driver had a transaction open (it sent BEGIN, so the rollback sends ROLLBACK)."""
+    open_at_rollback = []
+
+    def record(connection):
+        if connection.dialect.name == 'postgresql':
+            status = connection.connection.dbapi_connection.get_transaction_status()
+            open_at_rollback.append(status != TRANSACTION_STATUS_IDLE)
+
+    with app.app_context():
+        event.listen(db.engine, 'rollback', record)
+    return open_at_rollback
+
+
 def test_a_scaled_read_sends_one_small_query_and_redis_hears_of_it_only_now_and_then(
     app_factory, redis_server, sql
 ):
     scaled = app_factory(REDIS_URL=redis_server.url)
+    open_at_rollback = _transactions_left_open(scaled)
     client = scaled.test_client()
     susan = Accounts(client).new('susan')
     client.post('/api/messages', json={'source': 'one'}, headers=susan.headers)
@@ -111,12 +129,15 @@ def test_a_scaled_read_sends_one_small_query_and_redis_hears_of_it_only_now_and_
 
     calls = _redis_calls(redis_server)
     started = time.monotonic()
+    open_at_rollback.clear()
     with sql() as sent:
         for _ in range(50):
             assert client.get('/api/messages', headers=susan.headers).json == first
     seconds = time.monotonic() - started
-    # One query each: the change counters, the same as in the embedded mode.
+    # One query each: the change counters, the same as in the embedded mode;
+    # on PostgreSQL, outside a transaction: no BEGIN before it, no ROLLBACK after.
     assert len(sent) == 50 and all('FROM change_counters' in statement for statement in sent)
+    assert not any(open_at_rollback)
     # Presence is recorded now and then, and the request counts once a
     # second (INCRBY and EXPIRE per second counted), not on every request.
     assert _redis_calls(redis_server) - calls <= 4 * (seconds + 2) < 50

@@ -16,17 +16,20 @@ counter is the sum of its rows.
 A cache keeps what it computed with the counter it read before reading the
 database, and serves it while the counter is unchanged; a change committed
 meanwhile only costs a miss. A request reads all counters in one query, at
-its first cache lookup, and again after each of its own transactions ends.
+its first cache lookup, and again after each of its own transactions ends;
+concurrent requests share such reads (``SharedRead``).
 
 Caches belong to the app (``init_app``): two apps in one process share none.
 """
 
 import threading
+import weakref
 from collections import OrderedDict
 
 from flask import current_app
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy import DDL, BigInteger, Column, Integer, String, Table, event, insert
+from sqlalchemy.orm import scoped_session
 
 from .extensions import db, listen_once
 from .models import Message, User
@@ -112,10 +115,22 @@ for _table in COUNTED_TABLES:
 
 
 def current_counts(session):
-    """Every table's counter as this transaction sees it (one query per transaction)."""
+    """Every table's counter as this transaction sees it (one query per transaction).
+
+    A session in no transaction yet (a request's first statement, or its
+    first after a commit) shares the read with every other such caller in
+    the process (``SharedRead``) and keeps no database connection for it;
+    one in a transaction reads on its own connection, which sees what it
+    has written.
+    """
+    if isinstance(session, scoped_session):
+        session = session()
     counts = session.info.get(READ_KEY)
     if counts is None:
-        counts = _read_counts(session.connection())
+        if session.in_transaction():
+            counts = _read_counts(session.connection())
+        else:
+            counts = shared_read(session.get_bind()).counts()
         session.info[READ_KEY] = counts
     return counts
 
@@ -141,6 +156,72 @@ def _read_counts(connection):
     finally:
         if not dbapi_connection.closed:
             dbapi_connection.autocommit = False
+
+
+class SharedRead:
+    """The counters read for every caller of ``counts`` at once, one query at a time.
+
+    A caller gets the result of a read that began after it called, so it
+    sees every commit that ended before: one that arrives while a read is
+    running waits for the next, which starts as soon as that one ends and
+    serves everyone who came meanwhile. Under load a process thus sends
+    one or two reads per round trip, whatever the number of requests, and
+    the requests the caches then answer take no database connection at all.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._changed = threading.Condition()
+        self._running = None  # the _Read under way
+        self._next = None  # the _Read its callers wait to start
+
+    def counts(self):
+        with self._changed:
+            read = self._next
+            if read is None:
+                read = self._next = _Read()
+            while not read.done:
+                if self._running is None and not read.started:
+                    read.started, self._running, self._next = True, read, None
+                    break
+                self._changed.wait()
+            else:
+                return read.result()
+        try:
+            with self.engine.connect() as connection:
+                read.counts = _read_counts(connection)
+        except Exception as error:
+            read.error = error
+            raise
+        finally:
+            with self._changed:
+                read.done, self._running = True, None
+                self._changed.notify_all()
+        return read.counts
+
+
+class _Read:
+    def __init__(self):
+        self.started = self.done = False
+        self.counts = self.error = None
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.counts
+
+
+_shared_reads = weakref.WeakKeyDictionary()  # an app's engine goes with its app
+_shared_reads_lock = threading.Lock()
+
+
+def shared_read(engine):
+    """The ``SharedRead`` of ``engine`` in this process."""
+    with _shared_reads_lock:
+        read = _shared_reads.get(engine)
+        if read is None:
+            read = _shared_reads[engine] = SharedRead(engine)
+        return read
 
 
 def _forget_counts(session, transaction):

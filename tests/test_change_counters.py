@@ -1,8 +1,11 @@
 """Change counters, kept by the database: a cache never serves what a commit
 has changed, whoever made the commit, on SQLite and on PostgreSQL."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, update
 
 from flack import change_counters
 from flack.change_counters import SHARDS, current_counts
@@ -10,6 +13,7 @@ from flack.extensions import db
 from flack.models import Message, User
 
 from .conftest import empty_tables
+from .live import wait_for
 from .services import engine_for
 
 
@@ -147,3 +151,37 @@ def test_writers_on_other_connections_do_not_wait_for_each_others_commit(postgre
         for connection in connections:
             connection.close()
         engine.dispose()
+
+
+def test_a_read_shared_by_concurrent_requests_began_after_each_of_them(app, author, other_process, sql):
+    """Requests in no transaction share one read of the counters (SharedRead);
+    one that arrives while a read is under way waits for the next: the read
+    it gets sees every commit that ended before it arrived."""
+    with app.app_context():
+        engine = db.engine
+    reader = change_counters.SharedRead(engine)
+    executed, release = threading.Event(), threading.Event()
+
+    def hold_the_first_read(*_):
+        if not executed.is_set():
+            executed.set()
+            assert release.wait(10)
+
+    event.listen(engine, 'after_cursor_execute', hold_the_first_read)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            first = pool.submit(reader.counts)
+            assert executed.wait(10)  # the first read has its answer, not yet handed out
+            with other_process.begin() as connection:
+                connection.execute(_new_message(author))
+            # Arrived after that commit: they wait for the first read to end, then share one more.
+            later = [pool.submit(reader.counts) for _ in range(6)]
+            wait_for(lambda: len(reader._changed._waiters) == 6, 'the six to wait')
+            with sql() as sent:
+                release.set()
+                counts = [future.result(timeout=10) for future in later]
+            assert counts == [counts[0]] * 6
+            assert counts[0]['messages'] == first.result(timeout=10)['messages'] + 1
+            assert len(sent) == 1
+    finally:
+        event.remove(engine, 'after_cursor_execute', hold_the_first_read)

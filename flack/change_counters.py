@@ -230,7 +230,12 @@ def _forget_counts(session, transaction):
 
 
 class ChangeCache:
-    """The last ``size`` values computed, each kept with the counter it was computed at."""
+    """The last ``size`` values computed, each kept with the counter it was computed at.
+
+    A value missing at some counter is computed once: callers that ask for
+    it meanwhile wait for that computation instead of sending the same
+    query (after each commit, every reader at once, in a reconnect storm).
+    """
 
     def __init__(self, session, table, size):
         self.session = session
@@ -238,6 +243,7 @@ class ChangeCache:
         self.size = size
         self._lock = threading.Lock()
         self._entries = OrderedDict()
+        self._computing = {}  # (key, counter) -> _Computation
 
     def get(self, key, compute):
         """The value for ``key``, computed again if the table changed since."""
@@ -249,13 +255,54 @@ class ChangeCache:
             if entry is not None and entry[0] == version:
                 self._entries.move_to_end(key)
                 return entry[1]
-        value = compute()
+            computation = self._computing.get((key, version))
+            computing = computation is None
+            if computing:
+                computation = self._computing[(key, version)] = _Computation()
+        if not computing:
+            # The value the other caller computed, read after this caller's
+            # counter read: as new as one computed here (or its failure,
+            # then computed here).
+            return computation.value() if computation.wait() else compute()
+        try:
+            value = compute()
+        except BaseException:
+            with self._lock:
+                del self._computing[(key, version)]
+            computation.fail()
+            raise
         with self._lock:
-            self._entries[key] = (version, value)
-            self._entries.move_to_end(key)
+            del self._computing[(key, version)]
+            entry = self._entries.get(key)
+            if entry is None or entry[0] < version:  # counters only go up
+                self._entries[key] = (version, value)
+                self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+        computation.succeed(value)
         return value
+
+
+class _Computation:
+    def __init__(self):
+        self._done = threading.Event()
+        self._value = None
+        self._succeeded = False
+
+    def succeed(self, value):
+        self._value, self._succeeded = value, True
+        self._done.set()
+
+    def fail(self):
+        self._done.set()
+
+    def wait(self):
+        """Whether the computation succeeded, once it has ended."""
+        self._done.wait()
+        return self._succeeded
+
+    def value(self):
+        return self._value
 
 
 class AppChanges:

@@ -185,3 +185,51 @@ def test_a_read_shared_by_concurrent_requests_began_after_each_of_them(app, auth
             assert len(sent) == 1
     finally:
         event.remove(engine, 'after_cursor_execute', hold_the_first_read)
+
+
+def test_a_value_missing_is_computed_once_for_all_who_ask_meanwhile(app, author):
+    """After a commit, every reader misses at once: one of them computes, the
+    others wait for its value; if it fails, they compute it themselves."""
+    started, release = threading.Event(), threading.Event()
+    computed = []
+
+    def compute():
+        computed.append(1)
+        started.set()
+        assert release.wait(10)
+        return _count_messages()
+
+    def failing():
+        computed.append(1)
+        started.set()
+        assert release.wait(10)
+        raise RuntimeError('the database went away')
+
+    def ask(listing, key, function):
+        with app.app_context():
+            return listing.get(key, function)
+
+    with app.app_context():
+        listing = change_counters.cache('message count', 'messages', size=4)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        first = pool.submit(ask, listing, 'all', compute)
+        assert started.wait(10)
+        others = [pool.submit(ask, listing, 'all', compute) for _ in range(5)]
+        wait_for(lambda: len(listing._computing) == 1 and _waiting(listing) == 5, 'the others to wait')
+        release.set()
+        assert [future.result(timeout=10) for future in [first, *others]] == [0] * 6
+        assert len(computed) == 1
+
+        started.clear(), release.clear(), computed.clear()
+        first = pool.submit(ask, listing, 'failing', failing)
+        assert started.wait(10)
+        others = [pool.submit(ask, listing, 'failing', compute) for _ in range(5)]
+        wait_for(lambda: _waiting(listing) == 5, 'the others to wait')
+        release.set()
+        with pytest.raises(RuntimeError):
+            first.result(timeout=10)
+        assert [future.result(timeout=10) for future in others] == [0] * 5
+
+
+def _waiting(listing):
+    return sum(len(computation._done._cond._waiters) for computation in listing._computing.values())

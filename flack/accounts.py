@@ -5,14 +5,21 @@ client (flack.realtime.broadcast).
 """
 
 from apiflask import abort
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import presence
 from .auth import find_user, issue_token, revoke_token
+from .change_counters import cache
 from .extensions import db
 from .models import User
 from .realtime.server import socketio
+from .schemas import UserList
+
+# User lists as sent, serialized once per change to the users: every client
+# reads them when it comes back after a disconnection.
+LISTINGS_CACHE = {'name': 'user listings', 'table': 'users', 'size': 32}
 
 
 def _ensure_nickname_free(nickname, user=None):
@@ -42,6 +49,17 @@ def register(nickname, password):
     db.session.add(user)
     _commit_or_nickname_taken(nickname)
     return user
+
+
+def listing_json(online=None, updated_since=None):
+    """The body of ``GET /api/users`` for these query values, as JSON bytes
+    (see ``list_users``), kept in a cache that a commit to the users invalidates."""
+    return cache(**LISTINGS_CACHE).get(
+        (online, updated_since),
+        lambda: current_app.json.response(
+            UserList().dump({'users': list_users(online, updated_since)})
+        ).get_data(),
+    )
 
 
 def list_users(online=None, updated_since=None):

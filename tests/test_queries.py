@@ -96,6 +96,22 @@ def test_a_read_repeated_without_changes_sends_one_small_query_yet_every_change_
     assert client.get('/api/messages', headers=susan.headers).status_code == 401
 
 
+def test_a_user_listing_repeated_without_changes_sends_one_small_query_yet_changes_show_at_once(
+    client, susan, david, sql
+):
+    first = client.get('/api/users?updated_since=0', headers=susan.headers).json
+    with sql() as sent:
+        assert client.get('/api/users?updated_since=0', headers=susan.headers).json == first
+    assert len(sent) == 1 and 'FROM change_counters' in sent[0]
+
+    client.put(f'/api/users/{david.id}', json={'nickname': 'dave'}, headers=david.headers)
+    nicknames = {
+        user['nickname']
+        for user in client.get('/api/users?updated_since=0', headers=susan.headers).json['users']
+    }
+    assert nicknames == {'susan', 'dave'}
+
+
 def _redis_calls(server):
     """How many commands the Redis ``server`` has run, its INFO commands left out."""
     stats = redis.Redis.from_url(server.url).info('commandstats')

@@ -1,5 +1,7 @@
 """Users: register, list, read, change."""
 
+from flask import current_app
+
 from .. import accounts
 from ..auth import authorize, token_auth
 from ..extensions import db
@@ -31,7 +33,8 @@ def new_user(fields):
 @bp.output(UserList)
 def get_users(query):
     """List users, by time of last change, then nickname."""
-    return {'users': accounts.list_users(**query)}
+    # Serialized by accounts, once per change to the users (a cache).
+    return current_app.response_class(accounts.listing_json(**query), mimetype=current_app.json.mimetype)
 
 
 @bp.get('/users/<int:id>')

@@ -66,11 +66,11 @@ def bench_single(deployment, app, run_id, client_counts, uncompressed_counts, em
     ]
     for clients, compression in kinds:
         web.restart()
-        idle = web.resident_memory()
+        idle = web.memory_mib()
         figures = measure.fanout(
-            app, [web.url], deployment.tokens, clients, run_id, web.resident_memory, compression=compression
+            app, [web.url], deployment.tokens, clients, run_id, web.memory_mib, compression=compression
         )
-        emit(bench='fanout', app=app, rss_idle_mib=idle, **figures)
+        emit(bench='fanout', app=app, memory_idle_mib=idle, **figures)
     for via in ('socketio',) if app == 'floor' else ('http', 'socketio'):
         web.restart()
         emit(bench='write', app=app, via=via, **measure.write(app, [web.url], deployment.tokens, run_id, via))
@@ -114,7 +114,7 @@ def _steps(counts, step):
         yield clients
 
 
-def _capacity_failure(clients, figures, resident):
+def _capacity_failure(clients, figures, memory):
     """Why a step of the capacity search failed, or None if it passed."""
     reasons = []
     if figures['connected'] < clients:
@@ -123,8 +123,8 @@ def _capacity_failure(clients, figures, resident):
         reasons.append(f'{figures["failed_posts"]} posts failed')
     if figures['lost'] or figures['duplicated']:
         reasons.append(f'{figures["lost"]} lost, {figures["duplicated"]} duplicated')
-    if resident > CAPACITY_MIB:
-        reasons.append(f'{resident:.0f} MiB resident > {CAPACITY_MIB}')
+    if memory > CAPACITY_MIB:
+        reasons.append(f'{memory:.0f} MiB > {CAPACITY_MIB}')
     return '; '.join(reasons) or None
 
 
@@ -145,26 +145,26 @@ def bench_capacity(deployment, run_id, steps, emit):
             )
             return
         web.restart()
-        idle = web.resident_memory()
+        idle = web.memory_mib()
         try:
             figures = measure.fanout(
-                'flack', [web.url], deployment.tokens, clients, run_id, web.resident_memory, stop_on_loss=True
+                'flack', [web.url], deployment.tokens, clients, run_id, web.memory_mib, stop_on_loss=True
             )
         except (RuntimeError, ValueError) as error:  # the load generator gave up, or died
             emit(
                 bench='capacity',
                 app='flack',
                 clients=clients,
-                rss_idle_mib=idle,
+                memory_idle_mib=idle,
                 passed=False,
                 reason=str(error),
             )
             return
-        resident = max(figures['rss_mib'], figures['rss_after_mib'])
-        reason = _capacity_failure(clients, figures, resident)
+        memory = max(figures['memory_mib'], figures['memory_after_mib'])
+        reason = _capacity_failure(clients, figures, memory)
         emit(
             bench='capacity',
-            rss_idle_mib=idle,
+            memory_idle_mib=idle,
             limit_mib=CAPACITY_MIB,
             passed=reason is None,
             reason=reason,

@@ -119,8 +119,8 @@ def fanout(app, urls, tokens, clients, run_id, memory=None, compression=True, st
     ``compression``: the clients offer permessage-deflate as browsers do
     (True), or connect without it as a typical Python client (False).
     ``memory()``, if given, is read once every client is connected
-    (``rss_mib``) and again after the rounds, before they leave
-    (``rss_after_mib``). With ``stop_on_loss``, the rounds stop at the first
+    (``memory_mib``) and again after the rounds, before they leave
+    (``memory_after_mib``). With ``stop_on_loss``, the rounds stop at the first
     message some client did not get (the capacity search).
     """
     figures = socketio_load(
@@ -129,8 +129,8 @@ def fanout(app, urls, tokens, clients, run_id, memory=None, compression=True, st
         urls,
         tokens,
         run_id,
-        (lambda: {'rss_mib': memory()}) if memory else None,
-        (lambda: {'rss_after_mib': memory()}) if memory else None,
+        (lambda: {'memory_mib': memory()}) if memory else None,
+        (lambda: {'memory_after_mib': memory()}) if memory else None,
         clients=clients,
         messages=FANOUT_MESSAGES,
         rounds=FANOUT_ROUNDS,

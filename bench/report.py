@@ -64,12 +64,6 @@ def _nothing_lost(what, measured):
     return what, lost, 'yes' if lost == 0 else 'NO'
 
 
-def _resident(record):
-    """The most resident memory a fan-out saw: connected, or after its rounds."""
-    values = [record.get(key) for key in ('rss_mib', 'rss_after_mib') if record.get(key) is not None]
-    return max(values) if values else None
-
-
 def _capacity(what, steps):
     """A target row: the largest C of the capacity search that passed, at least ``CAPACITY_TARGET``.
 
@@ -127,7 +121,7 @@ def _targets(records):
             'embedded: fan-out C=2000, one web process, nothing lost',
             _all(records, bench='fanout', app='flack', clients=2000),
         ),
-        _ratio('embedded: web memory at C=1000 ≤ 1.15× floor', fanout, floor_fanout, 'rss_mib', 1.15),
+        _ratio('embedded: web memory at C=1000 ≤ 1.15× floor', fanout, floor_fanout, 'memory_mib', 1.15),
         _capacity(
             f'embedded: capacity, browser-like clients within {CAPACITY_MIB} MiB, nothing lost '
             f'≥ {CAPACITY_TARGET}',
@@ -167,11 +161,11 @@ def _kind(record):
 
 
 def _per_client_kib(record):
-    """(resident with C clients − idle) / C, in KiB."""
-    resident, idle, clients = record.get('rss_mib'), record.get('rss_idle_mib'), record.get('connected')
-    if resident is None or idle is None or not clients:
+    """(memory with C clients − idle) / C, in KiB."""
+    memory, idle, clients = record.get('memory_mib'), record.get('memory_idle_mib'), record.get('connected')
+    if memory is None or idle is None or not clients:
         return None
-    return round((resident - idle) * 1024 / clients, 1)
+    return round((memory - idle) * 1024 / clients, 1)
 
 
 def _capacity_result(record):
@@ -221,33 +215,34 @@ SECTIONS = [
     ),
     (
         'fanout',
-        '**Memory per client**: resident memory of the web process (gunicorn master and worker), started '
+        '**Memory per client**: memory of the web process (gunicorn master and worker) as the dyno counts it, '
+        'each page once (the sum of their PSS), started '
         'afresh, idle and with C clients connected; per client, (with C clients − idle) / C',
         [
             ('app', _app),
             ('async mode', 'async_mode'),
             ('clients', _kind),
             ('C', 'clients'),
-            ('idle MiB', 'rss_idle_mib'),
-            ('with C clients MiB', 'rss_mib'),
+            ('idle MiB', 'memory_idle_mib'),
+            ('with C clients MiB', 'memory_mib'),
             ('KiB per client', _per_client_kib),
         ],
-        'rss_mib',
+        'memory_mib',
     ),
     (
         'capacity',
         f'**Capacity**: browser-like clients on one embedded web process, started afresh at each step, '
         f'the fan-out above at each (stopped at the first message lost); a step passes with every client '
-        f'connected, nothing lost and at most {CAPACITY_MIB} MiB resident, connected and after the rounds. '
+        f'connected, nothing lost and at most {CAPACITY_MIB} MiB (as in Memory per client), connected and after the rounds. '
         'The search stops at the first step that fails',
         [
             ('app', _app),
             ('async mode', 'async_mode'),
             ('C', 'clients'),
             ('connected', 'connected'),
-            ('idle MiB', 'rss_idle_mib'),
-            ('with C clients MiB', 'rss_mib'),
-            ('after rounds MiB', 'rss_after_mib'),
+            ('idle MiB', 'memory_idle_mib'),
+            ('with C clients MiB', 'memory_mib'),
+            ('after rounds MiB', 'memory_after_mib'),
             ('KiB per client', _per_client_kib),
             ('p99 ms', 'p99_ms'),
             ('lost', 'lost'),

@@ -113,15 +113,19 @@ class Process:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
 
-    def resident_memory(self):
-        """Resident memory of the process and all its descendants, in MiB."""
+    def memory_mib(self):
+        """The memory of the process and all its descendants as the dyno's
+        container counts it, each page once, in MiB: the sum of their
+        proportional set sizes (a page shared by n processes counts 1/n in
+        each). Summing resident sizes would count twice what the gunicorn
+        worker shares with its master since the fork (about 40 MiB)."""
         total_kib = 0
         for pid in [self.popen.pid, *descendants(self.popen.pid)]:
             try:
-                status = Path(f'/proc/{pid}/status').read_text()
-            except FileNotFoundError:
+                rollup = Path(f'/proc/{pid}/smaps_rollup').read_text()
+            except (FileNotFoundError, ProcessLookupError):
                 continue
-            match = re.search(r'^VmRSS:\s+(\d+) kB', status, re.MULTILINE)
+            match = re.search(r'^Pss:\s+(\d+) kB', rollup, re.MULTILINE)
             total_kib += int(match.group(1)) if match else 0
         return round(total_kib / 1024, 1)
 
@@ -158,8 +162,8 @@ class Web:
         self.process = self._start()
         wait_until_serving(self.url, self.process, self._ready_path)
 
-    def resident_memory(self):
-        return self.process.resident_memory()
+    def memory_mib(self):
+        return self.process.memory_mib()
 
     def stop(self):
         self.process.stop()

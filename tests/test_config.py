@@ -103,6 +103,7 @@ def test_a_postgres_url_is_rewritten_for_sqlalchemy_and_psycopg2(tmp_path, schem
         ('ASYNC_MODE', 'asyncio'),
         ('DATABASE_URL', 'not a url'),
         ('SOCKETIO_TRANSPORTS', 'carrier-pigeon'),
+        ('WEBSOCKET_COMPRESSION', 'maximum'),
         ('LOG_LEVEL', 'loud'),
         ('REDIS_URL', 'http://localhost:6379'),
         ('DATABASE_POOL_SIZE', '0'),

@@ -13,6 +13,7 @@ import zlib
 import pytest
 import requests
 
+from flack.config import load_settings
 from flack.realtime.compression import rewritten_offer
 
 from ..live import LiveFlack, descendants
@@ -107,9 +108,26 @@ class DeflateWebSocket:
         self.sock.close()
 
 
-def _live(tmp_path, name, **settings):
-    (tmp_path / name).mkdir()
-    return LiveFlack(tmp_path / name, **settings)
+@pytest.fixture(scope='module')
+def flack(tmp_path_factory):
+    """``flack(async_mode, compression)``: the Procfile's web process with
+    those settings, started on first use and shared by the module's tests."""
+    started = {}
+
+    def get(async_mode, compression):
+        if (async_mode, compression) not in started:
+            live = LiveFlack(
+                tmp_path_factory.mktemp(f'{async_mode}-{compression}'),
+                ASYNC_MODE=async_mode,
+                WEBSOCKET_COMPRESSION=compression,
+                LINK_PREVIEWS=0,
+            )
+            started[(async_mode, compression)] = live.start()
+        return started[(async_mode, compression)]
+
+    yield get
+    for live in started.values():
+        live.stop()
 
 
 def _post(live, source):
@@ -148,34 +166,39 @@ def test_the_offer_asks_for_a_small_window(offer, small):
     assert rewritten_offer(offer, 'off') is None
 
 
-@pytest.mark.parametrize('async_mode', ['eventlet', 'gevent'])
-def test_browsers_get_small_window_compression_by_default(tmp_path, async_mode):
-    with LiveFlack(tmp_path, ASYNC_MODE=async_mode) as live:
-        ws = DeflateWebSocket(live.url).join()
-        assert ws.parameters == {'server_max_window_bits': '11', 'client_max_window_bits': '11'}
-        _post(live, f'{SPREAD_OUT} and again {SPREAD_OUT}')
-        # Inflated with a 2 KiB window: a larger one would have failed here.
-        assert ws.next_message()['source'] == f'{SPREAD_OUT} and again {SPREAD_OUT}'
-        assert ws.compressed_frames >= 2
-        ws.close()
+def test_small_is_the_default(tmp_path):
+    assert load_settings(tmp_path, {'FLACK_ENV': 'testing'})['WEBSOCKET_COMPRESSION'] == 'small'
 
 
 @pytest.mark.parametrize('async_mode', ['eventlet', 'gevent'])
-def test_compression_can_be_declined_or_taken_as_offered(tmp_path, async_mode):
-    with _live(tmp_path, 'off', ASYNC_MODE=async_mode, WEBSOCKET_COMPRESSION='off') as live:
-        ws = DeflateWebSocket(live.url).join()
-        assert ws.extension is None
-        _post(live, 'plain')
-        assert ws.next_message()['source'] == 'plain'
-        assert ws.compressed_frames == 0
-        ws.close()
-    with _live(tmp_path, 'full', ASYNC_MODE=async_mode, WEBSOCKET_COMPRESSION='full') as live:
-        ws = DeflateWebSocket(live.url).join()
-        assert 'server_max_window_bits' not in ws.parameters
-        _post(live, f'{SPREAD_OUT} and again {SPREAD_OUT}')
-        assert ws.next_message()['source'] == f'{SPREAD_OUT} and again {SPREAD_OUT}'
-        assert ws.compressed_frames >= 2
-        ws.close()
+def test_browsers_get_compression_with_a_small_window(flack, async_mode):
+    ws = DeflateWebSocket(flack(async_mode, 'small').url).join()
+    assert ws.parameters == {'server_max_window_bits': '11', 'client_max_window_bits': '11'}
+    _post(flack(async_mode, 'small'), f'{SPREAD_OUT} and again {SPREAD_OUT}')
+    # Inflated with a 2 KiB window: a larger one would have failed here.
+    assert ws.next_message()['source'] == f'{SPREAD_OUT} and again {SPREAD_OUT}'
+    assert ws.compressed_frames >= 2
+    ws.close()
+
+
+@pytest.mark.parametrize('async_mode', ['eventlet', 'gevent'])
+def test_compression_can_be_declined(flack, async_mode):
+    ws = DeflateWebSocket(flack(async_mode, 'off').url).join()
+    assert ws.extension is None
+    _post(flack(async_mode, 'off'), 'plain')
+    assert ws.next_message()['source'] == 'plain'
+    assert ws.compressed_frames == 0
+    ws.close()
+
+
+@pytest.mark.parametrize('async_mode', ['eventlet', 'gevent'])
+def test_compression_can_be_taken_as_offered(flack, async_mode):
+    ws = DeflateWebSocket(flack(async_mode, 'full').url).join()
+    assert 'server_max_window_bits' not in ws.parameters
+    _post(flack(async_mode, 'full'), f'{SPREAD_OUT} and again {SPREAD_OUT}')
+    assert ws.next_message()['source'] == f'{SPREAD_OUT} and again {SPREAD_OUT}'
+    assert ws.compressed_frames >= 2
+    ws.close()
 
 
 def _resident_kib(live):
@@ -205,13 +228,10 @@ def _kib_per_connection(live):
 
 
 @pytest.mark.parametrize('async_mode', ['eventlet', 'gevent'])
-def test_a_compressing_connection_costs_a_fraction_of_zlibs_default(tmp_path, async_mode):
+def test_a_compressing_connection_costs_a_fraction_of_zlibs_default(flack, async_mode):
     """zlib's defaults take about 256 KiB of deflate state per connection
     (about 90 KiB of it touched by the first frames); the small window and
     memLevel take about 9 KiB."""
-    settings = dict(ASYNC_MODE=async_mode, LINK_PREVIEWS=0, MAX_CONNECTIONS_PER_ADDRESS=0)
-    with _live(tmp_path, 'full', WEBSOCKET_COMPRESSION='full', **settings) as live:
-        full = _kib_per_connection(live)
-    with _live(tmp_path, 'small', **settings) as live:
-        small = _kib_per_connection(live)
+    full = _kib_per_connection(flack(async_mode, 'full'))
+    small = _kib_per_connection(flack(async_mode, 'small'))
     assert small < full - 50, (small, full)

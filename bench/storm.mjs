@@ -32,6 +32,9 @@ const PING_INTERVAL_MS = 20000; // main.js
 const REQUEST_TIMEOUT_MS = 60000;
 const SETTLE_TIMEOUT_MS = 30000;
 const LINGER_MS = 3000;
+// How long the last posts' events may take to reach every client before
+// what a client lacks is counted as missed (a busy process delivers late).
+const DELIVERY_TIMEOUT_MS = 20000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const say = (line) => process.stdout.write(JSON.stringify(line) + '\n');
@@ -272,6 +275,10 @@ await Promise.all([...postsInFlight]);
 // A client cut off again meanwhile comes back and reads what it missed before it is checked.
 await waitFor(() => inStorm.every((client) => client.settled()), SETTLE_TIMEOUT_MS);
 await sleep(LINGER_MS);
+const lacksNothing = (client) => posted.every((id) => client.messages.has(id));
+const deliveredBy = Date.now();
+await waitFor(() => inStorm.every(lacksNothing), DELIVERY_TIMEOUT_MS);
+const lateDeliverySeconds = seconds(Date.now() - deliveredBy);
 
 const resynced = inStorm.filter((client) => client.resyncedAt !== null);
 const perClient = Float64Array.from(
@@ -331,6 +338,8 @@ say({
   messages_posted: posted.length,
   failed_posts: postsFailed,
   messages_missed: missed,
+  // Beyond the linger, how long the last events took to reach every client.
+  late_delivery_s: lateDeliverySeconds,
   clients_missing: clientsMissing,
   missed_ids: [...missedIds].sort((a, b) => a - b).slice(0, 20),
   duplicated: inStorm.reduce((sum, c) => sum + c.duplicates, 0),

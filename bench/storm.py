@@ -351,14 +351,18 @@ def main():
         help='a PostgreSQL server the run may create a database on',
     )
     parser.add_argument('--rate', type=float, default=POSTS_PER_SECOND, help='posts per second (default 10)')
+    parser.add_argument('--async-mode', choices=servers.ASYNC_MODES, default=servers.ASYNC_MODES[0])
     parser.add_argument(
         '--keep-logs', action='store_true', help="copy the web processes' logs to a temporary folder it names"
     )
     arguments = parser.parse_args()
     run_id = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
     with servers.Services(arguments.postgres) as services:
-        with servers.flack_scaled(services.database_url, services.redis_url, web_processes=2) as deployment:
+        with servers.flack_scaled(
+            services.database_url, services.redis_url, web_processes=2, async_mode=arguments.async_mode
+        ) as deployment:
             figures = run(deployment, services, arguments.clients, run_id, arguments.rate)
+            figures['async_mode'] = arguments.async_mode
             if arguments.keep_logs:
                 kept = tempfile.mkdtemp(prefix='flack-storm-logs-')
                 for log in Path(deployment.workdir).glob('*.log'):

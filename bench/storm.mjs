@@ -29,6 +29,7 @@ const options = JSON.parse(process.argv[2]);
 const CONNECT_BATCH = 50;
 const CONNECT_TIMEOUT_MS = 60000;
 const PING_INTERVAL_MS = 20000; // main.js
+const CATCH_UP_MARGIN_SECONDS = 30; // main.js
 const REQUEST_TIMEOUT_MS = 60000;
 const SETTLE_TIMEOUT_MS = 30000;
 const LINGER_MS = 3000;
@@ -151,7 +152,7 @@ class Client {
     this.socket.emit('ping_user', this.token);
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => this.socket.emit('ping_user', this.token), PING_INTERVAL_MS);
-    if (this.lastSeen !== null) this.catchUp(Math.max(0, this.lastSeen - 1));
+    if (this.lastSeen !== null) this.catchUp(Math.max(0, this.lastSeen - CATCH_UP_MARGIN_SECONDS));
   }
 
   onDisconnect(reason) {

@@ -17,6 +17,7 @@ import { io } from 'socket.io-client';
 const options = JSON.parse(process.argv[2]);
 const CONNECT_TIMEOUT_MS = 20000;
 const RESYNC_ATTEMPTS = 20;
+const CATCH_UP_MARGIN_SECONDS = 30; // flack/static/js/main.js
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const say = (line) => process.stdout.write(JSON.stringify(line) + '\n');
 let urls = options.urls;
@@ -77,7 +78,7 @@ class Client {
     socket.once('connect', () => {
       this.connected = true;
       if (this.firstConnect === null) this.firstConnect = Date.now() / 1000;
-      else this.resync(url, Math.max(0, this.lastSeen - 1));
+      else this.resync(url, Math.max(0, this.lastSeen - CATCH_UP_MARGIN_SECONDS));
     });
     socket.once('connect_error', () => {
       socket.close();

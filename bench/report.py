@@ -215,9 +215,9 @@ SECTIONS = [
     ),
     (
         'fanout',
-        '**Memory per client**: memory of the web process (gunicorn master and worker) as the dyno counts it, '
-        'each page once (the sum of their PSS), started '
-        'afresh, idle and with C clients connected; per client, (with C clients − idle) / C',
+        '**Memory per client**: memory of the web process (gunicorn master and worker) as the dyno '
+        'counts it, each page once (the sum of their PSS), started afresh, idle and with C clients '
+        'connected; per client, (with C clients − idle) / C',
         [
             ('app', _app),
             ('async mode', 'async_mode'),
@@ -233,7 +233,8 @@ SECTIONS = [
         'capacity',
         f'**Capacity**: browser-like clients on one embedded web process, started afresh at each step, '
         f'the fan-out above at each (stopped at the first message lost); a step passes with every client '
-        f'connected, nothing lost and at most {CAPACITY_MIB} MiB (as in Memory per client), connected and after the rounds. '
+        f'connected, nothing lost and at most {CAPACITY_MIB} MiB (as in Memory per client), connected and '
+        'after the rounds. '
         'The search stops at the first step that fails',
         [
             ('app', _app),

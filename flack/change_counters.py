@@ -176,6 +176,18 @@ class SharedRead:
         self._next = None  # the _Read its callers wait to start
 
     def counts(self):
+        while True:
+            read, leading = self._join()
+            if leading:
+                return self._run(read)
+            if read.error is not None:
+                raise read.error
+            if read.counts is not None:
+                return read.counts
+            # Its reader was interrupted (its green thread killed): read anew.
+
+    def _join(self):
+        """The read this caller gets, and whether the caller is to run it."""
         with self._changed:
             read = self._next
             if read is None:
@@ -183,13 +195,15 @@ class SharedRead:
             while not read.done:
                 if self._running is None and not read.started:
                     read.started, self._running, self._next = True, read, None
-                    break
+                    return read, True
                 self._changed.wait()
-            else:
-                return read.result()
+            return read, False
+
+    def _run(self, read):
         try:
             with self.engine.connect() as connection:
                 read.counts = _read_counts(connection)
+            return read.counts
         except Exception as error:
             read.error = error
             raise
@@ -197,18 +211,12 @@ class SharedRead:
             with self._changed:
                 read.done, self._running = True, None
                 self._changed.notify_all()
-        return read.counts
 
 
 class _Read:
     def __init__(self):
         self.started = self.done = False
         self.counts = self.error = None
-
-    def result(self):
-        if self.error is not None:
-            raise self.error
-        return self.counts
 
 
 _shared_reads = weakref.WeakKeyDictionary()  # an app's engine goes with its app

@@ -233,3 +233,44 @@ def test_a_value_missing_is_computed_once_for_all_who_ask_meanwhile(app, author)
 
 def _waiting(listing):
     return sum(len(computation._done._cond._waiters) for computation in listing._computing.values())
+
+
+class Interrupted(BaseException):
+    """What a killed green thread gets (GreenletExit is a BaseException too)."""
+
+
+def test_callers_read_anew_when_the_read_they_waited_for_was_interrupted(app, author):
+    with app.app_context():
+        engine = db.engine
+    reader = change_counters.SharedRead(engine)
+    executions, executed, release = [], threading.Event(), threading.Event()
+
+    def hold_the_first_read_and_interrupt_the_second(*_):
+        executions.append(1)
+        if len(executions) == 1:
+            executed.set()
+            assert release.wait(10)
+        elif len(executions) == 2:
+            raise Interrupted
+
+    event.listen(engine, 'after_cursor_execute', hold_the_first_read_and_interrupt_the_second)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            first = pool.submit(reader.counts)
+            assert executed.wait(10)
+            # Arrived during the first read: they share the second, which one
+            # of them runs and which is interrupted.
+            later = [pool.submit(reader.counts) for _ in range(3)]
+            wait_for(lambda: len(reader._changed._waiters) == 3, 'the three to wait')
+            release.set()
+            assert 'messages' in first.result(timeout=10)
+            outcomes = []
+            for future in later:
+                try:
+                    outcomes.append(future.result(timeout=10))
+                except Interrupted:
+                    outcomes.append('interrupted')
+            assert outcomes.count('interrupted') == 1
+            assert all('messages' in outcome for outcome in outcomes if outcome != 'interrupted')
+    finally:
+        event.remove(engine, 'after_cursor_execute', hold_the_first_read_and_interrupt_the_second)

@@ -5,7 +5,6 @@ client (flack.realtime.broadcast).
 """
 
 from apiflask import abort
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -15,7 +14,7 @@ from .change_counters import cache
 from .extensions import db
 from .models import User
 from .realtime.server import socketio
-from .schemas import UserList
+from .schemas import UserList, json_bytes
 
 # User lists as sent, serialized once per change to the users: every client
 # reads them when it comes back after a disconnection.
@@ -56,9 +55,7 @@ def listing_json(online=None, updated_since=None):
     (see ``list_users``), kept in a cache that a commit to the users invalidates."""
     return cache(**LISTINGS_CACHE).get(
         (online, updated_since),
-        lambda: current_app.json.response(
-            UserList().dump({'users': list_users(online, updated_since)})
-        ).get_data(),
+        lambda: json_bytes(UserList(), {'users': list_users(online, updated_since)}),
     )
 
 

@@ -14,7 +14,7 @@ from .change_counters import cache
 from .extensions import db
 from .models import Message, timestamp
 from .render import render_message
-from .schemas import MessageList
+from .schemas import MessageList, json_bytes
 from .work import background_work
 
 # Reading without paging shows at most a day of conversation.
@@ -84,9 +84,7 @@ def listing_json(limit=None, before=None, user_id=None, updated_since=None):
         key = ('recent', since, user_id)
         find = lambda: recent_messages(since, user_id)  # noqa: E731
     listings = cache(**LISTINGS_CACHE)
-    return listings.get(
-        key, lambda: current_app.json.response(MessageList().dump({'messages': find()})).get_data()
-    )
+    return listings.get(key, lambda: json_bytes(MessageList(), {'messages': find()}))
 
 
 def recent_bound(updated_since=None):

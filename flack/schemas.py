@@ -173,3 +173,9 @@ class Health(Schema):
 
 class Stats(Schema):
     requests_per_second = Float()
+
+
+def json_bytes(schema, data):
+    """``data`` dumped through ``schema``, as the JSON bytes a response carries:
+    what a cache keeps of a listing, serialized once per change."""
+    return current_app.json.response(schema.dump(data)).get_data()

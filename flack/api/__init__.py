@@ -1,6 +1,7 @@
 """The REST API under /api."""
 
 from apiflask import APIBlueprint
+from flask import current_app
 
 from ..auth import refuse_unreadable_authorization
 
@@ -11,6 +12,12 @@ bp.before_request(refuse_unreadable_authorization)
 # How the reads that take an optional token are documented: Bearer, or no
 # credentials at all (the empty requirement); an invalid token is still a 401.
 OPTIONAL_TOKEN = [{'BearerAuth': []}, {}]
+
+
+def json_response(body):
+    """A response carrying ``body``, JSON bytes made beforehand (a cached listing).
+    APIFlask passes a Response on as it is."""
+    return current_app.response_class(body, mimetype=current_app.json.mimetype)
 
 
 def require_bodies_with_required_fields(spec):

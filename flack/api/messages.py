@@ -8,7 +8,7 @@ from ..extensions import db
 from ..models import Message
 from ..realtime.broadcast import serialized
 from ..schemas import MessageList, MessageOut, MessageQuery, MessageSource
-from . import OPTIONAL_TOKEN, bp
+from . import OPTIONAL_TOKEN, bp, json_response
 
 
 @bp.post('/messages')
@@ -45,7 +45,7 @@ def get_messages(query):
     limited to the last day (for scrolling back).
     """
     # Serialized by chat, once per change to the messages (a cache).
-    return current_app.response_class(chat.listing_json(**query), mimetype=current_app.json.mimetype)
+    return json_response(chat.listing_json(**query))
 
 
 @bp.get('/messages/<int:id>')

@@ -1,13 +1,11 @@
 """Users: register, list, read, change."""
 
-from flask import current_app
-
 from .. import accounts
 from ..auth import authorize, token_auth
 from ..extensions import db
 from ..models import User
 from ..schemas import NewUser, UserChanges, UserList, UserOut, UserQuery
-from . import OPTIONAL_TOKEN, bp
+from . import OPTIONAL_TOKEN, bp, json_response
 
 
 @bp.post('/users')
@@ -34,7 +32,7 @@ def new_user(fields):
 def get_users(query):
     """List users, by time of last change, then nickname."""
     # Serialized by accounts, once per change to the users (a cache).
-    return current_app.response_class(accounts.listing_json(**query), mimetype=current_app.json.mimetype)
+    return json_response(accounts.listing_json(**query))
 
 
 @bp.get('/users/<int:id>')

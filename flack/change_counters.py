@@ -148,13 +148,12 @@ def _read_counts(connection):
         connection.dialect.name == 'postgresql'
         and dbapi_connection.get_transaction_status() == TRANSACTION_STATUS_IDLE
     )
-    if not outside_transaction:
-        return dict(connection.exec_driver_sql(READ_COUNTS).all())
-    dbapi_connection.autocommit = True
+    if outside_transaction:
+        dbapi_connection.autocommit = True
     try:
         return dict(connection.exec_driver_sql(READ_COUNTS).all())
     finally:
-        if not dbapi_connection.closed:
+        if outside_transaction and not dbapi_connection.closed:
             dbapi_connection.autocommit = False
 
 

@@ -15,7 +15,7 @@
 // its default reconnection (the manager's backoff: 1 s, randomization 0.5,
 // at most 5 s), `ping_user` on every connect and every 20 s, the latest
 // `updated_at` it holds remembered on disconnect, and on the next connect a
-// read of GET /api/users and /api/messages?updated_since=<that - 1> (both or
+// read of GET /api/users and /api/messages?updated_since=<that - 30 s> (both or
 // neither merged; a 5xx answer is tried again after Retry-After, as main.js does).
 // On disconnect it points its manager at reconnect_url: the router would
 // send the reconnection to the surviving web process.
@@ -38,6 +38,8 @@ const LINGER_MS = 3000;
 const DELIVERY_TIMEOUT_MS = 20000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// As main.js: the seconds asked, and up to half as long again.
+const retryDelayMs = (seconds) => seconds * (1 + Math.random() / 2) * 1000;
 const say = (line) => process.stdout.write(JSON.stringify(line) + '\n');
 const stdin = createInterface({ input: process.stdin });
 const lines = [];
@@ -120,7 +122,7 @@ class Client {
       if (!this.socket.active && !stopping) {
         setTimeout(() => {
           if (!this.socket.connected && !stopping) this.socket.connect();
-        }, 5000 * (1 + Math.random() / 2));
+        }, retryDelayMs(5));
       }
     });
     this.socket.on('updated_model', (event) => {
@@ -186,8 +188,7 @@ class Client {
       this.resyncFailures += 1;
       const busy = [users, messages].find((answer) => answer && answer.status >= 500);
       if (!busy || !this.connected) break;
-      const seconds = (Number.parseInt(busy.headers['retry-after'], 10) || 5) * (1 + Math.random() / 2);
-      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      await sleep(retryDelayMs(Number.parseInt(busy.headers['retry-after'], 10) || 5));
       if (!this.connected) break;
     }
     this.resyncing = false;

@@ -4,6 +4,7 @@ permessage-deflate exactly as Chromium does, inflating what they receive
 with the window the server answered (flack.realtime.compression)."""
 
 import base64
+import itertools
 import json
 import os
 import socket
@@ -11,12 +12,12 @@ import struct
 import zlib
 
 import pytest
-import requests
 
 from flack.config import load_settings
 from flack.realtime.compression import rewritten_offer
 
 from ..live import LiveFlack, descendants
+from ..test_scaled import Api
 
 # What Chromium (and Node's ws, socket.io-client's default) sends.
 CHROMIUM_OFFER = 'permessage-deflate; client_max_window_bits'
@@ -24,6 +25,7 @@ CHROMIUM_OFFER = 'permessage-deflate; client_max_window_bits'
 # more than 2 KiB refers back to the first copy, one of 2 KiB cannot.
 SPREAD_OUT = base64.b64encode(os.urandom(2300)).decode()
 CONNECTIONS = 150
+POSTERS = itertools.count()
 
 
 class DeflateWebSocket:
@@ -131,16 +133,10 @@ def flack(tmp_path_factory):
 
 
 def _post(live, source):
-    http = requests.Session()
-    http.post(f'{live.url}/api/users', json={'nickname': 'susan', 'password': 'correct horse'}, timeout=10)
-    token = http.post(f'{live.url}/api/tokens', auth=('susan', 'correct horse'), timeout=10).json()['token']
-    answer = http.post(
-        f'{live.url}/api/messages',
-        json={'source': source},
-        headers={'Authorization': f'Bearer {token}'},
-        timeout=10,
-    )
-    assert answer.status_code == 201, answer.text
+    """``source`` posted by a newcomer, through the REST API."""
+    api = Api(live.url)
+    _, token = api.new_user(f'poster{next(POSTERS)}')
+    api.post(token, source)
 
 
 @pytest.mark.parametrize(

@@ -173,6 +173,12 @@ def _choose_scaled_adapters(app, serves_clients):
 
 # Seconds a request waits for a connection when every one of the pool is busy.
 DATABASE_POOL_TIMEOUT = 5
+# PostgreSQL ends a transaction left idle this long (its session with it):
+# with updated_at stamped by the writing statement (flack.models), no change
+# becomes readable later than this (plus its commit) after its stamp, so a
+# client that reads again from this far before the last change it saw
+# misses none (the browser client reads from 30 s before).
+STAMP_VISIBLE_WITHIN = 10
 
 
 def _engine_options(config, process):
@@ -192,6 +198,7 @@ def _engine_options(config, process):
         # A connection the database closed (a restart, an idle timeout) is
         # replaced before use instead of failing the request.
         'pool_pre_ping': True,
+        'connect_args': {'options': f'-c idle_in_transaction_session_timeout={STAMP_VISIBLE_WITHIN}s'},
     }
 
 

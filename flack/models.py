@@ -3,7 +3,9 @@
 import time
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy.sql.functions import FunctionElement
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
@@ -15,12 +17,47 @@ def timestamp():
     return int(time.time())
 
 
+class database_now(FunctionElement):  # noqa: N801  (reads as the SQL function it renders)
+    """Now on the database's clock, in integer Unix seconds, when the statement that writes it runs.
+
+    ``updated_at`` is stamped with it, in the INSERT or UPDATE itself:
+    readers ask for what changed after a time (``updated_since``), and a
+    stamp taken earlier (when the request came in, by its process's clock)
+    could reach them long after later ones. Taken in the writing
+    statement, a stamp is at most the database's idle-transaction timeout
+    (flack.app, ``STAMP_VISIBLE_WITHIN``) plus a commit older than the
+    moment it can be read; one clock, whichever process writes.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(database_now, 'postgresql')
+def _postgresql_now(element, compiler, **kw):
+    # clock_timestamp(), not now(): the transaction may have begun long before.
+    return 'CAST(floor(extract(epoch FROM clock_timestamp())) AS BIGINT)'
+
+
+@compiles(database_now, 'sqlite')
+def _sqlite_now(element, compiler, **kw):
+    # SQLite writes one transaction at a time: the stamp is taken under the
+    # write lock, so stamps are in commit order.
+    return "CAST(strftime('%s', 'now') AS INTEGER)"
+
+
 class Announced:
-    """Models whose changes every client hears of (flack.realtime.broadcast)."""
+    """Models whose changes every client hears of (flack.realtime.broadcast).
+
+    Their stamps come back with the INSERT or UPDATE (RETURNING), so that
+    the broadcast, made at the flush, carries them without another query.
+    """
+
+    __mapper_args__ = {'eager_defaults': True}
 
     def touch(self):
-        """Record a change that clients should hear about."""
-        self.updated_at = timestamp()
+        """Record a change that clients should hear about; stamped by the database at the flush."""
+        self.updated_at = database_now()
         # Read by the broadcast hook: comparing updated_at cannot tell two
         # changes apart within one second.
         self._touched = True
@@ -45,7 +82,7 @@ class User(Announced, db.Model):
     token_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
     # Bumped by touch(), with every change clients should see.
-    updated_at: Mapped[int] = mapped_column(BigInteger, default=timestamp, index=True)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=database_now(), index=True)
     last_seen_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
     online: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
@@ -73,7 +110,7 @@ class Message(Announced, db.Model):
     html: Mapped[str] = mapped_column(Text)
     user_id: Mapped[int] = mapped_column(ForeignKey('users.id'), index=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
-    updated_at: Mapped[int] = mapped_column(BigInteger, default=timestamp, index=True)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=database_now(), index=True)
     # Set while link previews are still to be fetched, so that previews lost
     # to a crash or an unreachable queue are found and redone later.
     previews_pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)

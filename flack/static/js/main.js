@@ -11,10 +11,11 @@ const PING_INTERVAL_MS = 20000;
 // catch-up read that does not say (the server's Retry-After).
 const RETRY_SECONDS = 5;
 // How far back a catch-up reads before the last change this client saw. A
-// message's updated_at is stamped when the server takes the post, and a busy
-// server commits it up to seconds later, after messages stamped after it
-// (8 s seen in the reconnect storm bench): a read from the last change alone
-// would miss it. What is read twice is merged by id and version.
+// change is stamped (updated_at) by the database as it is written, and may be
+// committed, so readable, a little after changes stamped later: at most 10 s
+// after, as the server has PostgreSQL end a transaction left open longer. A
+// read from the last change alone could miss it. What is read twice is
+// merged by id and version.
 const CATCH_UP_MARGIN_SECONDS = 30;
 
 const page = {

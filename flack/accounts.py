@@ -8,7 +8,7 @@ from apiflask import abort
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import presence
+from . import channels, presence
 from .auth import find_user, issue_token, revoke_token
 from .change_counters import cache
 from .extensions import db
@@ -46,6 +46,11 @@ def register(nickname, password):
     user = User(nickname=nickname)
     user.set_password(password)
     db.session.add(user)
+    try:
+        channels.add_to_general(user)
+    except IntegrityError:  # the flush: another request took the nickname since the check
+        db.session.rollback()
+        abort(400, message=f'The nickname {nickname!r} is taken.')
     _commit_or_nickname_taken(nickname)
     return user
 

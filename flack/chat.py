@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from .change_counters import cache
 from .extensions import db
-from .models import Message, timestamp
+from .models import GENERAL_CHANNEL_ID, Message, timestamp
 from .render import render_message
 from .schemas import MessageList, json_bytes
 from .work import background_work
@@ -41,9 +41,10 @@ def _after_commit(message):
         background_work().enqueue_previews(message.id)
 
 
-def post_message(user, source):
-    """Store a new message by ``user`` and broadcast it; previews are queued, added later."""
-    message = _rendered(Message(user_id=user.id), source)
+def post_message(user, source, channel_id=GENERAL_CHANNEL_ID):
+    """Store a new message by ``user`` in a channel they are a member of
+    (flack.channels checks) and broadcast it; previews are queued, added later."""
+    message = _rendered(Message(user_id=user.id, channel_id=channel_id), source)
     db.session.add(message)
     db.session.commit()
     _after_commit(message)
@@ -67,8 +68,9 @@ def edit_message(message, source):
     return message
 
 
-def listing_json(limit=None, before=None, user_id=None, updated_since=None):
-    """The body of ``GET /api/messages`` for these query values, as JSON bytes.
+def listing_json(channel_id=GENERAL_CHANNEL_ID, limit=None, before=None, user_id=None, updated_since=None):
+    """The body of ``GET /api/messages`` (general) or of a channel's messages
+    for these query values, as JSON bytes.
 
     Without ``limit`` or ``before``: the last 24 hours, by time of last
     change. With them: a page of older messages by id, newest last, not
@@ -76,13 +78,13 @@ def listing_json(limit=None, before=None, user_id=None, updated_since=None):
     commit to the messages invalidates.
     """
     if limit is not None or before is not None:
-        key = ('page', limit, before, user_id)
-        find = lambda: message_page(limit, before, user_id)  # noqa: E731
+        key = ('page', channel_id, limit, before, user_id)
+        find = lambda: message_page(channel_id, limit, before, user_id)  # noqa: E731
     else:
         # The bound moves with the clock, so a listing is kept for a second at most.
         since = recent_bound(updated_since)
-        key = ('recent', since, user_id)
-        find = lambda: recent_messages(since, user_id)  # noqa: E731
+        key = ('recent', channel_id, since, user_id)
+        find = lambda: recent_messages(channel_id, since, user_id)  # noqa: E731
     listings = cache(**LISTINGS_CACHE)
     return listings.get(key, lambda: json_bytes(MessageList(), {'messages': find()}))
 
@@ -93,17 +95,17 @@ def recent_bound(updated_since=None):
     return since if updated_since is None else max(since, updated_since)
 
 
-def recent_messages(since, user_id=None):
-    """Messages changed after ``since`` (see recent_bound), oldest change first."""
-    query = select(Message).where(Message.updated_at > since)
+def recent_messages(channel_id, since, user_id=None):
+    """A channel's messages changed after ``since`` (see recent_bound), oldest change first."""
+    query = select(Message).where(Message.channel_id == channel_id, Message.updated_at > since)
     if user_id is not None:
         query = query.where(Message.user_id == user_id)
     return db.session.scalars(query.order_by(Message.updated_at, Message.id)).all()
 
 
-def message_page(limit=None, before=None, user_id=None):
-    """Up to ``limit`` messages older than the id ``before``, newest last."""
-    query = select(Message)
+def message_page(channel_id, limit=None, before=None, user_id=None):
+    """Up to ``limit`` of a channel's messages older than the id ``before``, newest last."""
+    query = select(Message).where(Message.channel_id == channel_id)
     if before is not None:
         query = query.where(Message.id < before)
     if user_id is not None:

@@ -237,6 +237,7 @@ def load_settings(instance_path, environ=None):
             environ, 'RATELIMIT_REGISTRATIONS_PER_ADDRESS', '10 per hour'
         ),
         'RATELIMIT_POSTS_PER_USER': _rate_limit(environ, 'RATELIMIT_POSTS_PER_USER', '60 per minute'),
+        'RATELIMIT_CHANNELS_PER_USER': _rate_limit(environ, 'RATELIMIT_CHANNELS_PER_USER', '10 per hour'),
         'SOCKETIO_EVENTS_PER_CONNECTION': _rate_limit(
             environ, 'SOCKETIO_EVENTS_PER_CONNECTION', '20 per second'
         ),

@@ -1,8 +1,8 @@
-"""The two things Flack stores: users and their messages."""
+"""What Flack stores: users, the channels they are members of, and their messages."""
 
 import time
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, event, insert, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.sql.functions import FunctionElement
@@ -102,6 +102,67 @@ class User(Announced, db.Model):
         return f'<User {self.id} {self.nickname!r}>'
 
 
+# The channel every user is a member of, made with the schema; the original
+# API's messages are its messages.
+GENERAL_CHANNEL_ID = 1
+GENERAL_CHANNEL_NAME = 'general'
+LONGEST_CHANNEL_NAME = 32
+LONGEST_TOPIC = 250
+
+
+class Channel(Announced, db.Model):
+    """A named conversation that anyone may join."""
+
+    __tablename__ = 'channels'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Shown as typed; name_key (flack.nicknames' folding) makes it unique.
+    name: Mapped[str] = mapped_column(String(LONGEST_CHANNEL_NAME))
+    name_key: Mapped[str] = mapped_column(String(LONGEST_KEY), unique=True)
+    topic: Mapped[str] = mapped_column(String(LONGEST_TOPIC), default='', server_default='')
+    # None for general, which no user made.
+    creator_id: Mapped[int | None] = mapped_column(ForeignKey('users.id'))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=database_now(), index=True)
+
+    @validates('name')
+    def _fold_name(self, attribute, name):
+        self.name_key = fold_nickname(name)
+        return name
+
+    def __repr__(self):
+        return f'<Channel {self.id} {self.name!r}>'
+
+
+class Membership(db.Model):
+    """A user's membership of a channel."""
+
+    __tablename__ = 'memberships'
+
+    channel_id: Mapped[int] = mapped_column(ForeignKey('channels.id'), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey('users.id'), primary_key=True, index=True)
+    joined_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
+
+
+def add_general_channel(connection):
+    """Store general in an empty channels table, as the schema starts with it."""
+    channels = Channel.__table__
+    now = timestamp()
+    row = {'name': GENERAL_CHANNEL_NAME, 'name_key': fold_nickname(GENERAL_CHANNEL_NAME), 'topic': ''}
+    connection.execute(insert(channels), [dict(row, id=GENERAL_CHANNEL_ID, created_at=now, updated_at=now)])
+    if connection.dialect.name == 'postgresql':
+        # An id given explicitly leaves the sequence behind: the next channel would take it.
+        connection.execute(
+            text("SELECT setval(pg_get_serial_sequence('channels', 'id'), max(id)) FROM channels")
+        )
+
+
+# ``create_all`` (tests, the shell) starts with general, as the migrations do.
+@event.listens_for(Channel.__table__, 'after_create')
+def _add_general(target, connection, **kw):
+    add_general_channel(connection)
+
+
 class Message(Announced, db.Model):
     __tablename__ = 'messages'
 
@@ -109,6 +170,12 @@ class Message(Announced, db.Model):
     source: Mapped[str] = mapped_column(Text)
     html: Mapped[str] = mapped_column(Text)
     user_id: Mapped[int] = mapped_column(ForeignKey('users.id'), index=True)
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey('channels.id'),
+        index=True,
+        default=GENERAL_CHANNEL_ID,
+        server_default=str(GENERAL_CHANNEL_ID),
+    )
     created_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=database_now(), index=True)
     # Set while link previews are still to be fetched, so that previews lost

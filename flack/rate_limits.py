@@ -81,6 +81,7 @@ def init_app(app):
     # Held here: Flask-Limiter's decorators keep only a weak reference to it.
     app.extensions[EXTENSION] = limiter
     # (setting, key, which answers count: None for every one)
+    posts = [('RATELIMIT_POSTS_PER_USER', token_holder, None)]
     limits = {
         'api.new_token': [
             ('RATELIMIT_TOKENS_PER_ADDRESS', get_remote_address, None),
@@ -90,13 +91,20 @@ def init_app(app):
             ('RATELIMIT_TOKENS_PER_NICKNAME', nickname_from_address, refused),
         ],
         'api.new_user': [('RATELIMIT_REGISTRATIONS_PER_ADDRESS', get_remote_address, None)],
-        'api.new_message': [('RATELIMIT_POSTS_PER_USER', token_holder, None)],
+        # One budget for a user's posts, in general or any channel.
+        'api.new_message': posts,
+        'api.new_channel_message': posts,
+        'api.new_channel': [('RATELIMIT_CHANNELS_PER_USER', token_holder, None)],
     }
     for endpoint, rules in limits.items():
         view = app.view_functions[endpoint]
         for setting, key, counted in rules:
             rate = app.config[setting]
-            view = limiter.limit(rate, key_func=key, deduct_when=counted, error_message=TOO_MANY)(view)
+            # The routes under one setting share one count (posts), named by the first.
+            scope = next(name for name, others in limits.items() if (setting, key, counted) in others)
+            view = limiter.shared_limit(
+                rate, scope=scope, key_func=key, deduct_when=counted, error_message=TOO_MANY
+            )(view)
         app.view_functions[endpoint] = view
 
 

@@ -7,8 +7,9 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Dict, Float, Integer, List, Method, Nested, String
 from apiflask.validators import Length, Range
 from flask import current_app
-from marshmallow import EXCLUDE, ValidationError, validates
+from marshmallow import EXCLUDE, ValidationError, post_dump, validates
 
+from .models import GENERAL_CHANNEL_ID, LONGEST_CHANNEL_NAME, LONGEST_TOPIC
 from .nicknames import LONGEST_NICKNAME, describe_character, find_refused_character, fold_nickname
 
 # Ids and timestamps must fit the database's 64-bit integers; larger values
@@ -23,6 +24,7 @@ class InputSchema(Schema):
 
 
 NICKNAME_LENGTH = Length(1, LONGEST_NICKNAME)
+CHANNEL_NAME_LENGTH = Length(1, LONGEST_CHANNEL_NAME)
 # The pattern tells clients part of what validate_nickname checks.
 NICKNAME_HELP = {
     'example': 'susan',
@@ -41,6 +43,20 @@ PASSWORD_HELP = {
 }
 
 
+def _check_visible_name(value):
+    """A nickname or channel name: what a reader sees is all there is (flack.nicknames)."""
+    if value != value.strip():
+        raise ValidationError('Must not start or end with white space.')
+    refused = find_refused_character(value)
+    if refused is not None:
+        raise ValidationError(
+            'Must not contain invisible, control, bidirectional, private-use or unassigned '
+            f'characters; found {describe_character(refused)}.'
+        )
+    if not fold_nickname(value):
+        raise ValidationError('Must contain a visible character.')
+
+
 class UserChanges(InputSchema):
     """A change to a user: either field, or both."""
 
@@ -49,16 +65,7 @@ class UserChanges(InputSchema):
 
     @validates('nickname')
     def validate_nickname(self, value, data_key):
-        if value != value.strip():
-            raise ValidationError('Must not start or end with white space.')
-        refused = find_refused_character(value)
-        if refused is not None:
-            raise ValidationError(
-                'Must not contain invisible, control, bidirectional, private-use or unassigned '
-                f'characters; found {describe_character(refused)}.'
-            )
-        if not fold_nickname(value):
-            raise ValidationError('Must contain a visible character.')
+        _check_visible_name(value)
 
     @validates('password')
     def validate_password(self, value, data_key):
@@ -124,17 +131,41 @@ class MessageSource(InputSchema):
             raise ValidationError('Must not be empty.')
 
 
+class EventMessageSource(MessageSource):
+    """The data of the Socket.IO ``post_message`` event: a source, and the channel (general if none)."""
+
+    channel_id = Integer(validate=Range(1, LARGEST_ID), load_default=GENERAL_CHANNEL_ID)
+
+
 class MessageOut(Schema):
+    """A message; one outside general names its channel (``channel_id``, and
+    ``_links.channel``), one in general is as the original API had it."""
+
     id = Integer()
     source = String()
     html = String()
     user_id = Integer()
+    channel_id = Integer(metadata={'description': 'Absent for a message in general.'})
     created_at = Integer()
     updated_at = Integer()
     _links = Method('message_links', data_key='_links', dump_only=True)
 
     def message_links(self, message):
-        return {'self': f'/api/messages/{message.id}', 'user': f'/api/users/{message.user_id}'}
+        links = {'self': f'/api/messages/{message.id}', 'user': f'/api/users/{message.user_id}'}
+        if _outside_general(message):
+            links['channel'] = f'/api/channels/{message.channel_id}'
+        return links
+
+    @post_dump(pass_original=True)
+    def _general_as_the_original(self, data, message, **kwargs):
+        if not _outside_general(message):
+            data.pop('channel_id', None)
+        return data
+
+
+def _outside_general(message):
+    # A message not yet stored has no channel_id; it goes to general then.
+    return message.channel_id not in (None, GENERAL_CHANNEL_ID)
 
 
 class MessageList(Schema):
@@ -155,6 +186,52 @@ class MessageQuery(InputSchema):
         validate=Range(0, LARGEST_ID),
         metadata={'description': 'Page of messages with an id lower than this one.'},
     )
+
+
+class ChannelFields(InputSchema):
+    """A new channel's name and topic."""
+
+    name = String(
+        required=True,
+        validate=CHANNEL_NAME_LENGTH,
+        metadata={
+            'example': 'random',
+            'description': (
+                'Shown as typed, unique as nicknames are (case and lookalike characters '
+                'aside), from the same characters.'
+            ),
+        },
+    )
+    topic = String(validate=Length(0, LONGEST_TOPIC), load_default='')
+
+    @validates('name')
+    def validate_name(self, value, data_key):
+        _check_visible_name(value)
+
+
+class ChannelOut(Schema):
+    id = Integer()
+    name = String()
+    topic = String()
+    creator_id = Integer(allow_none=True)
+    created_at = Integer()
+    updated_at = Integer()
+    _links = Method('channel_links', data_key='_links', dump_only=True)
+
+    def channel_links(self, channel):
+        return {
+            'self': f'/api/channels/{channel.id}',
+            'messages': f'/api/channels/{channel.id}/messages',
+            'members': f'/api/channels/{channel.id}/members',
+        }
+
+
+class ChannelList(Schema):
+    channels = List(Nested(ChannelOut))
+
+
+class ChannelQuery(InputSchema):
+    member = Boolean(metadata={'description': "1 for the caller's channels only (a token is needed)."})
 
 
 class Error(Schema):

@@ -14,10 +14,12 @@ from werkzeug.serving import make_server
 
 from flack import create_app
 from flack.extensions import db
-from flack.models import Message, User
+from flack.models import Message, User, add_general_channel
 from flack.realtime import socketio
 from flack.redis_client import connect
 
+from .formation import Formation
+from .live import Listener
 from .pages import serve  # noqa: F401  (a fixture)
 from .services import NEEDS, PostgresDatabase, RedisServer, engine_for, required_services
 
@@ -99,12 +101,14 @@ def empty_tables(url):
     """Make Flack's tables in the PostgreSQL database at ``url`` if they are missing, and empty them.
 
     The change counters are kept: they only ever count up, as in production.
+    General, which the schema starts with, is made again.
     """
     engine = engine_for(url)
     with engine.begin() as connection:
         db.metadata.create_all(connection)
         tables = ', '.join(t.name for t in db.metadata.sorted_tables if t.name != 'change_counters')
         connection.execute(sqlalchemy.text(f'TRUNCATE {tables} RESTART IDENTITY CASCADE'))
+        add_general_channel(connection)
     engine.dispose()
 
 
@@ -270,3 +274,43 @@ def socket_client(app):
     for test_client in made:
         if test_client.is_connected():
             test_client.disconnect()
+
+
+# The scaled mode for real (tests/test_scaled.py and others).
+@pytest.fixture
+def services(tmp_path):
+    """A PostgreSQL database and a Redis server of the test's own."""
+    # Redis first: a test skipped for want of redis-server leaves no database behind.
+    redis_server = RedisServer(tmp_path).start()
+    database = PostgresDatabase()
+    yield database, redis_server
+    redis_server.stop()
+    database.drop()
+
+
+@pytest.fixture
+def formation(tmp_path, services):
+    made = []
+
+    def make(**settings):
+        database, redis_server = services
+        made.append(Formation(tmp_path, database.url, redis_server.url, **settings).release())
+        return made[-1]
+
+    yield make
+    for started in made:
+        started.stop()
+
+
+@pytest.fixture
+def listeners():
+    made = []
+
+    def connect(url, **kwargs):
+        made.append(Listener(url, transports=['websocket'], **kwargs))
+        return made[-1]
+
+    yield connect
+    for listener in made:
+        if listener.client.connected:
+            listener.close()

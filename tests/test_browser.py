@@ -6,6 +6,7 @@ import shutil
 import time
 
 import pytest
+import requests
 
 from flack import create_app
 from flack.chat import post_message
@@ -354,3 +355,22 @@ def _post_directly(server, tmp_path, sources):
         for source in sources:
             post_message(author, source)
         db.engine.dispose()
+
+
+def test_the_page_shows_general_only_though_its_user_hears_their_other_channels(server, people):
+    susan = people().sign_in('susan')
+    token = requests.post(f'{server.url}/api/tokens', auth=('susan', 'correct horse'), timeout=10).json()[
+        'token'
+    ]
+    headers = {'Authorization': f'Bearer {token}'}
+    channel = requests.post(
+        f'{server.url}/api/channels', json={'name': 'random'}, headers=headers, timeout=10
+    )
+    url = f'{server.url}/api/channels/{channel.json()["id"]}/messages'
+
+    requests.post(url, json={'source': 'said in random'}, headers=headers, timeout=10).raise_for_status()
+    susan.say('said in general')
+
+    expect(susan.message('said in general')).to_have_count(1)
+    time.sleep(0.5)  # the other channel's event came first: time for it to be (wrongly) shown
+    expect(susan.message('said in random')).to_have_count(0)

@@ -12,7 +12,7 @@ from werkzeug.security import generate_password_hash
 
 from flack import create_app
 from flack.extensions import db
-from flack.models import User
+from flack.models import GENERAL_CHANNEL_ID, Channel, User
 
 from .conftest import basic_auth, make_environ
 from .services import PostgresDatabase
@@ -109,4 +109,70 @@ def test_nickname_keys_are_filled_in_and_the_stored_users_sign_in_under_a_lookal
         db.session.remove()
         downgrade(revision=previous)
         assert 'nickname_key' not in _users_columns()
+        db.engine.dispose()
+
+
+CHANNELS = '0006_channels'
+
+
+def test_channels_keep_every_stored_message_in_general_and_every_user_a_member(tmp_path, empty_database_url):
+    app = create_app(make_environ(tmp_path, DATABASE_URL=empty_database_url), process='cli')
+    with app.app_context():
+        config = app.extensions['migrate'].migrate.get_config()
+        previous = ScriptDirectory.from_config(config).get_revision(CHANNELS).down_revision
+        upgrade(revision=previous)
+        users = [
+            {'id': id, 'nickname': nickname, 'key': nickname, 'hash': generate_password_hash('correct horse')}
+            for id, nickname in ((1, 'susan'), (2, 'david'))
+        ]
+        messages = [{'id': id, 'source': f'message {id}', 'user_id': 1 + id % 2} for id in range(1, 31)]
+        with db.engine.begin() as connection:
+            connection.execute(
+                sqlalchemy.text(
+                    'INSERT INTO users (id, nickname, nickname_key, password_hash, created_at, updated_at,'
+                    ' last_seen_at, online) VALUES (:id, :nickname, :key, :hash, 1, 1, 1, false)'
+                ),
+                users,
+            )
+            connection.execute(
+                sqlalchemy.text(
+                    'INSERT INTO messages (id, source, html, user_id, created_at, updated_at,'
+                    ' previews_pending) VALUES (:id, :source, :source, :user_id, 1, 1, false)'
+                ),
+                messages,
+            )
+
+        upgrade()
+
+        with db.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), db.metadata) == []
+            channels = connection.execute(sqlalchemy.text('SELECT id, name FROM channels')).all()
+            members = connection.execute(sqlalchemy.text('SELECT channel_id, user_id FROM memberships')).all()
+            placed = connection.execute(
+                sqlalchemy.text('SELECT id, channel_id FROM messages ORDER BY id')
+            ).all()
+        assert channels == [(GENERAL_CHANNEL_ID, 'general')]
+        assert sorted(members) == [(GENERAL_CHANNEL_ID, 1), (GENERAL_CHANNEL_ID, 2)]
+        assert placed == [(message['id'], GENERAL_CHANNEL_ID) for message in messages]
+        # The messages' changes are still counted (flack.change_counters):
+        # on SQLite the table was copied, and its triggers made again.
+        counted = sqlalchemy.text("SELECT sum(count) FROM change_counters WHERE table_name = 'messages'")
+        with db.engine.begin() as connection:
+            before = connection.execute(counted).scalar()
+            connection.execute(sqlalchemy.text('UPDATE messages SET html = source WHERE id = 1'))
+            assert connection.execute(counted).scalar() > before
+        # The original API reads them where they were.
+        listed = app.test_client().get('/api/messages?limit=500').json['messages']
+        assert [message['source'] for message in listed] == [message['source'] for message in messages]
+        # The next channel made takes the next id.
+        channel = Channel(name='random', creator_id=1)
+        db.session.add(channel)
+        db.session.commit()
+        assert channel.id == GENERAL_CHANNEL_ID + 1
+
+        db.session.remove()
+        downgrade(revision=previous)
+        with db.engine.connect() as connection:
+            kept = connection.execute(sqlalchemy.text('SELECT count(*) FROM messages')).scalar()
+        assert kept == len(messages)
         db.engine.dispose()

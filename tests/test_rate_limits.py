@@ -8,7 +8,7 @@ import redis
 
 from .conftest import Accounts, basic_auth
 from .live import wait_for
-from .test_scaled import Api, formation, services  # noqa: F401  (fixtures)
+from .test_scaled import Api
 
 WINDOW = 2  # seconds: short, so that a test can wait for recovery
 

@@ -14,10 +14,8 @@ import pytest
 import redis
 import requests
 
-from .formation import Formation
-from .live import ROOT, Listener, answers_healthz, child_environ, free_port, wait_for
+from .live import ROOT, answers_healthz, child_environ, free_port, wait_for
 from .pages import Route, html_page, send
-from .services import PostgresDatabase, RedisServer
 from .test_logs import parse_event
 
 pytestmark = pytest.mark.scaled
@@ -49,45 +47,6 @@ class Api:
         response = self.call('POST', '/api/messages', token, json={'source': source})
         assert response.status_code == 201, response.text
         return response.json()
-
-
-@pytest.fixture
-def services(tmp_path):
-    """A PostgreSQL database and a Redis server of the test's own."""
-    # Redis first: a test skipped for want of redis-server leaves no database behind.
-    redis_server = RedisServer(tmp_path).start()
-    database = PostgresDatabase()
-    yield database, redis_server
-    redis_server.stop()
-    database.drop()
-
-
-@pytest.fixture
-def formation(tmp_path, services):
-    made = []
-
-    def make(**settings):
-        database, redis_server = services
-        made.append(Formation(tmp_path, database.url, redis_server.url, **settings).release())
-        return made[-1]
-
-    yield make
-    for started in made:
-        started.stop()
-
-
-@pytest.fixture
-def listeners():
-    made = []
-
-    def connect(url, **kwargs):
-        made.append(Listener(url, transports=['websocket'], **kwargs))
-        return made[-1]
-
-    yield connect
-    for listener in made:
-        if listener.client.connected:
-            listener.close()
 
 
 def _no_duplicates(events):

@@ -39,4 +39,4 @@ def require_bodies_with_required_fields(spec):
 
 bp.record_once(lambda state: state.app.spec_processor(require_bodies_with_required_fields))
 
-from . import messages, tokens, users  # noqa: E402,F401  (routes register on bp)
+from . import channels, messages, tokens, users  # noqa: E402,F401  (routes register on bp)

@@ -24,8 +24,12 @@ from . import OPTIONAL_TOKEN, bp, json_response
 )
 def new_message(fields):
     """Post a message. Link previews are added later and broadcast."""
-    message = chat.post_message(token_auth.current_user, fields['source'])
-    # The JSON its broadcast carried, made once (a Response passes APIFlask's output as it is).
+    return created(chat.post_message(token_auth.current_user, fields['source']))
+
+
+def created(message):
+    """The 201 answering a post: the JSON its broadcast carried, made once
+    (a Response passes APIFlask's output as it is)."""
     response = current_app.json.response(serialized(message))
     response.status_code = 201
     response.headers['Location'] = f'/api/messages/{message.id}'

@@ -1,10 +1,11 @@
-"""Every committed change to a user or a message is pushed to all clients.
+"""Every committed change to a user, a channel or a message is pushed to the clients that may see it.
 
 ``init_app`` listens to the app's session: its events collect the objects a
 transaction created or touched (``Announced.touch`` in flack.models),
 serialize them while their state is at hand, and emit ``updated_model``
 only once the transaction has committed, so that clients never hear of a
-change that was rolled back. So every function that commits such a change
+change that was rolled back. Users and channels go to every client, a
+message to the room of its channel (flack.realtime.rooms). So every function that commits such a change
 (flack.chat, flack.accounts, flack.presence, the preview task) broadcasts
 it, and says so.
 """
@@ -12,11 +13,12 @@ it, and says so.
 import logging
 
 from ..extensions import listen_once
-from ..models import Message, User
-from ..schemas import MessageOut, UserOut
+from ..models import Channel, Message, User
+from ..schemas import ChannelOut, MessageOut, UserOut
+from .rooms import channel_room
 from .server import socketio_if_any
 
-SCHEMAS = {User: UserOut(), Message: MessageOut()}
+SCHEMAS = {User: UserOut(), Channel: ChannelOut(), Message: MessageOut()}
 PENDING_KEY = 'flack.updated_models'
 EMITTED_KEY = 'flack.emitted'
 
@@ -53,7 +55,8 @@ def _collect(session, flush_context):
         if schema is not None and (obj.take_touched() or obj in session.new):
             model = schema.dump(obj)
             obj._broadcast_as = model
-            pending[(type(obj).__name__, obj.id)] = model
+            to = channel_room(obj.channel_id) if isinstance(obj, Message) else None
+            pending[(type(obj).__name__, obj.id)] = (model, to)
 
 
 def _emit(session):
@@ -61,9 +64,9 @@ def _emit(session):
     if server is None or server.server is None:  # a command-line process with no Socket.IO
         session.info.pop(PENDING_KEY, None)
         return
-    for (class_name, _), model in session.info.pop(PENDING_KEY, {}).items():
+    for (class_name, _), (model, to) in session.info.pop(PENDING_KEY, {}).items():
         try:
-            server.emit('updated_model', {'class': class_name, 'model': model})
+            server.emit('updated_model', {'class': class_name, 'model': model}, to=to)
             session.info[EMITTED_KEY] = True
         except Exception:
             # The change is stored; clients that missed the event find it

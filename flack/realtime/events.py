@@ -8,14 +8,15 @@ import logging
 
 from apiflask import HTTPError
 from flask import current_app, request
-from flask_socketio import ConnectionRefusedError
+from flask_socketio import ConnectionRefusedError, join_room
 from marshmallow import ValidationError
 
-from .. import chat, presence
+from .. import channels, chat, presence
 from ..api.errors import DATABASE_UNAVAILABLE, database_unavailable, error_response
 from ..auth import user_for_token
-from ..schemas import MessageSource
-from . import broadcast, socket_guard
+from ..models import GENERAL_CHANNEL_ID
+from ..schemas import EventMessageSource
+from . import broadcast, rooms, socket_guard
 from .socket_guard import REJECTED_EVENT, RejectedPayload
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,10 @@ def on_connect(auth=None, *_):
         if user is None:
             raise ConnectionRefusedError('authentication required')
         presence.connect(user, request.sid)
+        rooms.enter_channels(user, request.sid)
+    else:
+        # Anyone may read general; a user's other channels come with ping_user.
+        join_room(rooms.channel_room(GENERAL_CHANNEL_ID))
     request.environ[ESTABLISHED] = True
 
 
@@ -111,12 +116,14 @@ def on_ping_user(token=None, *_):
     if user is None:
         return _error(401, 'The token is not valid.')
     presence.connect(user, request.sid)
+    rooms.enter_channels(user, request.sid)
     return {'status': 'ok'}
 
 
 @answered
 def on_post_message(data=None, token=None, *_):
-    """Post a message, as ``POST /api/messages`` does; the ack carries the result.
+    """Post a message, as ``POST /api/messages`` does (or, with a
+    ``channel_id``, ``POST /api/channels/<id>/messages``); the ack carries the result.
 
     The caller first (a 401 says nothing of the data), then the data, with
     the route's schema: an object, or the source alone.
@@ -124,8 +131,9 @@ def on_post_message(data=None, token=None, *_):
     user = _caller(token)
     if user is None:
         return _error(401, 'The token is not valid.')
-    fields = MessageSource().load(data if isinstance(data, dict) else {'source': data})
-    posted = chat.post_message(user, fields['source'])
+    fields = EventMessageSource().load(data if isinstance(data, dict) else {'source': data})
+    channel = channels.postable_channel(user, fields['channel_id'])
+    posted = chat.post_message(user, fields['source'], channel.id)
     return broadcast.serialized(posted)
 
 

@@ -17,4 +17,6 @@ def test_a_body_is_required_where_its_schema_requires_a_field(client):
         'PUT /api/users/{id}': False,  # either field, or both: none is required
         'POST /api/messages': True,
         'PUT /api/messages/{id}': True,
+        'POST /api/channels': True,
+        'POST /api/channels/{id}/messages': True,
     }

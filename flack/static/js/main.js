@@ -135,7 +135,9 @@ function connect() {
   });
   socket.on('updated_model', ({ class: kind, model }) => {
     if (kind === 'User') users.update(model);
-    if (kind === 'Message') messages.update(model);
+    // This page shows general, whose messages name no channel; a user's
+    // connection also hears the other channels they are a member of.
+    if (kind === 'Message' && model.channel_id === undefined) messages.update(model);
   });
 }
 

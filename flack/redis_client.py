@@ -72,6 +72,10 @@ def connection(app=None):
     return (app or current_app).extensions[EXTENSION]
 
 
+# The event that announces a committed change (flack.realtime.broadcast).
+CHANGE_EVENT = 'updated_model'
+
+
 class SocketIOManager(socketio.RedisManager):
     """python-socketio's Redis manager, on Flack's bounded connections.
 
@@ -146,8 +150,11 @@ class SocketIOManager(socketio.RedisManager):
 
     def _handle_emit(self, message):
         deaf = self.subscribed_before and not self.listening
-        if deaf and message.get('host_id') == self.host_id and message.get('room') is None:
-            return  # a broadcast of this process, read by its clients when they resync
+        own = message.get('host_id') == self.host_id
+        if deaf and own and message.get('event') == CHANGE_EVENT:
+            # A change this process announced, to everyone or to a channel's
+            # room: its clients read it when they resync.
+            return
         super()._handle_emit(message)
 
 

@@ -10,9 +10,10 @@ from apiflask import abort
 from flask import current_app
 from sqlalchemy import select
 
+from . import channels
 from .change_counters import cache
 from .extensions import db
-from .models import GENERAL_CHANNEL_ID, Message, timestamp
+from .models import GENERAL_CHANNEL_ID, Channel, Message, timestamp
 from .render import render_message
 from .schemas import MessageList, json_bytes
 from .work import background_work
@@ -51,10 +52,19 @@ def post_message(user, source, channel_id=GENERAL_CHANNEL_ID):
     return message
 
 
+def find_visible_message(viewer, message_id):
+    """The message ``message_id`` if ``viewer`` (a user, or None) may read it, else
+    the same 404 whether there is none or it is in someone else's direct conversation."""
+    message = db.session.get(Message, message_id)
+    if message is None or not channels.can_see(viewer, db.session.get(Channel, message.channel_id)):
+        abort(404)
+    return message
+
+
 def find_editable_message(user, message_id):
-    """The message ``message_id`` if ``user`` wrote it: a 404 if there is none,
-    a 403 if someone else wrote it."""
-    message = db.get_or_404(Message, message_id)
+    """The message ``message_id`` if ``user`` wrote it: a 404 if there is none
+    (or they may not read it), a 403 if someone else wrote it."""
+    message = find_visible_message(user, message_id)
     if message.user_id != user.id:
         abort(403, message='You can only edit your own messages.')
     return message

@@ -111,14 +111,19 @@ LONGEST_TOPIC = 250
 
 
 class Channel(Announced, db.Model):
-    """A named conversation that anyone may join."""
+    """A named conversation that anyone may join, or a direct one between two users.
+
+    A direct conversation has no name; its ``direct_key`` names its two
+    users, lower id first, so that two users have one at most.
+    """
 
     __tablename__ = 'channels'
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Shown as typed; name_key (flack.nicknames' folding) makes it unique.
-    name: Mapped[str] = mapped_column(String(LONGEST_CHANNEL_NAME))
-    name_key: Mapped[str] = mapped_column(String(LONGEST_KEY), unique=True)
+    name: Mapped[str | None] = mapped_column(String(LONGEST_CHANNEL_NAME))
+    name_key: Mapped[str | None] = mapped_column(String(LONGEST_KEY), unique=True)
+    direct_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     topic: Mapped[str] = mapped_column(String(LONGEST_TOPIC), default='', server_default='')
     # None for general, which no user made.
     creator_id: Mapped[int | None] = mapped_column(ForeignKey('users.id'))
@@ -130,8 +135,22 @@ class Channel(Announced, db.Model):
         self.name_key = fold_nickname(name)
         return name
 
+    @property
+    def direct(self):
+        return self.direct_key is not None
+
+    @property
+    def user_ids(self):
+        """The two users of a direct conversation (an empty list for a channel)."""
+        return [int(user_id) for user_id in self.direct_key.split(':')] if self.direct else []
+
+    @staticmethod
+    def direct_key_of(user_id, other_id):
+        low, high = sorted((user_id, other_id))
+        return f'{low}:{high}'
+
     def __repr__(self):
-        return f'<Channel {self.id} {self.name!r}>'
+        return f'<Channel {self.id} {self.name or self.direct_key!r}>'
 
 
 class Membership(db.Model):

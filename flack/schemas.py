@@ -25,10 +25,11 @@ class InputSchema(Schema):
 
 NICKNAME_LENGTH = Length(1, LONGEST_NICKNAME)
 CHANNEL_NAME_LENGTH = Length(1, LONGEST_CHANNEL_NAME)
-# The pattern tells clients part of what validate_nickname checks.
+# The pattern tells clients part of what _check_visible_name checks.
+VISIBLE_NAME_PATTERN = r'^\S([\s\S]*\S)?$'
 NICKNAME_HELP = {
     'example': 'susan',
-    'pattern': r'^\S([\s\S]*\S)?$',
+    'pattern': VISIBLE_NAME_PATTERN,
     'description': (
         'Shown as typed. No invisible, control, bidirectional, private-use or unassigned '
         'characters. Taken if another nickname reads the same: case, width and lookalike '
@@ -196,6 +197,7 @@ class ChannelFields(InputSchema):
         validate=CHANNEL_NAME_LENGTH,
         metadata={
             'example': 'random',
+            'pattern': VISIBLE_NAME_PATTERN,
             'description': (
                 'Shown as typed, unique as nicknames are (case and lookalike characters '
                 'aside), from the same characters.'
@@ -210,13 +212,23 @@ class ChannelFields(InputSchema):
 
 
 class ChannelOut(Schema):
+    """A channel, or a direct conversation: ``direct``, no name, and ``user_ids``, its two users."""
+
     id = Integer()
-    name = String()
+    name = String(allow_none=True)
     topic = String()
+    direct = Boolean()
+    user_ids = List(Integer(), metadata={'description': 'The two users of a direct conversation only.'})
     creator_id = Integer(allow_none=True)
     created_at = Integer()
     updated_at = Integer()
     _links = Method('channel_links', data_key='_links', dump_only=True)
+
+    @post_dump(pass_original=True)
+    def _users_of_conversations_only(self, data, channel, **kwargs):
+        if not channel.direct:
+            data.pop('user_ids', None)
+        return data
 
     def channel_links(self, channel):
         return {
@@ -228,6 +240,12 @@ class ChannelOut(Schema):
 
 class ChannelList(Schema):
     channels = List(Nested(ChannelOut))
+
+
+class ConversationWith(InputSchema):
+    user_id = Integer(
+        required=True, validate=Range(1, LARGEST_ID), metadata={'description': 'The other user.'}
+    )
 
 
 class ChannelQuery(InputSchema):

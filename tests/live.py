@@ -185,6 +185,10 @@ class Listener:
         with self._lock:
             return [e['model'] for e in self.events if e['class'] == 'User']
 
+    def channels(self):
+        with self._lock:
+            return [e['model'] for e in self.events if e['class'] == 'Channel']
+
     def close(self):
         self.client.disconnect()
 

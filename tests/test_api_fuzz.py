@@ -50,6 +50,17 @@ CONTRACT = {
     ('GET', '/api/messages'): ('optional token', {200, 400, 401}),
     ('GET', '/api/messages/{id}'): ('optional token', {200, 401, 404}),
     ('PUT', '/api/messages/{id}'): ('token', {204, 400, 401, 403, 404, 413}),
+    # New: channels and direct conversations.
+    ('POST', '/api/channels'): ('token', {201, 400, 401, 409, 413, 429}),
+    ('GET', '/api/channels'): ('optional token', {200, 400, 401}),
+    ('GET', '/api/channels/{id}'): ('optional token', {200, 401, 404}),
+    ('GET', '/api/channels/{id}/members'): ('optional token', {200, 401, 404}),
+    ('PUT', '/api/channels/{id}/members/{user_id}'): ('token', {204, 401, 403, 404}),
+    ('DELETE', '/api/channels/{id}/members/{user_id}'): ('token', {204, 401, 403, 404}),
+    ('GET', '/api/channels/{id}/messages'): ('optional token', {200, 400, 401, 404}),
+    ('POST', '/api/channels/{id}/messages'): ('token', {201, 400, 401, 403, 404, 413, 429}),
+    ('POST', '/api/conversations'): ('token', {200, 201, 400, 401, 404, 413}),
+    ('GET', '/api/conversations'): ('token', {200, 401}),
 }
 SEEDED = 500
 SECURITY = {
@@ -127,6 +138,8 @@ def fuzzer(database):
 
 
 NICKNAME_RULES = ('is taken', 'Must not contain invisible', 'Must contain a visible character')
+# A channel name follows the nickname's; a conversation with yourself is none.
+CONVERSATION_RULES = ('A direct conversation is between two users',)
 # flack.json_input's bounds on every document (docs/api.md, Conventions).
 JSON_RULES = (
     'Must not contain NUL',
@@ -142,7 +155,7 @@ JSON_RULES = (
 def _refused_for_a_rule_in_words(body):
     """Whether a 400's JSON body refuses only what the document states in words."""
     message = body.get('message', '') if isinstance(body, dict) else ''
-    return any(rule in message for rule in NICKNAME_RULES + JSON_RULES)
+    return any(rule in message for rule in NICKNAME_RULES + CONVERSATION_RULES + JSON_RULES)
 
 
 def call_and_check(case, headers, **transport):

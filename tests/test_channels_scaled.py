@@ -1,7 +1,8 @@
 """Channels in the scaled mode for real: two web processes, a worker, PostgreSQL
 and Redis, python-socketio clients on both web processes. A channel's
 messages, and their link previews, reach its members' connections, once,
-wherever they are connected; nobody else's."""
+wherever they are connected; nobody else's. A direct conversation, and its
+messages and their previews, reach its two users alone."""
 
 import time
 
@@ -66,6 +67,33 @@ def test_a_channels_messages_and_previews_reach_its_members_on_every_web_process
     assert _sources(on['carol']) == ['for everyone']
     assert _sources(on['anonymous']) == ['for everyone']
     assert '<blockquote>' in _latest(on['susan'], linked['id'])['html']
+
+    # A direct conversation, opened on web 2, and a message with a link in
+    # it on web 1: the two alone hear of either, and of its preview.
+    conversation = api2.call('POST', '/api/conversations', david, json={'user_id': susan_user['id']}).json()
+    private = api1.call(
+        'POST',
+        f'/api/channels/{conversation["id"]}/messages',
+        susan,
+        json={'source': f'only us: {page.url("/page")}'},
+    ).json()
+    wait_for(
+        lambda: '<blockquote>' in _latest(on['susan'], private['id'])['html'],
+        'the private preview, heard by susan',
+        60,
+    )
+    wait_for(
+        lambda: len([m for m in on['david'].messages() if m['id'] == private['id']]) == 2, 'david to hear it'
+    )
+    time.sleep(SETTLE)
+    for name in ('susan', 'david'):
+        assert on[name].channels() == [conversation], name
+        assert [m['html'] for m in on[name].messages() if m['id'] == private['id']][-1].count(
+            '<blockquote>'
+        ) == 1
+    for name in ('carol', 'anonymous'):
+        assert on[name].channels() == [], name
+        assert 'only us' not in str(on[name].events), name
 
     # Leaving, through web 2, takes his connection out of the room.
     assert api2.call('DELETE', f'{members}/{david_user["id"]}', david).status_code == 204

@@ -1,4 +1,4 @@
-"""Channels: list, create, read; join and leave; their messages."""
+"""Channels: list, create, read; join and leave; their messages. Direct conversations: open, list."""
 
 from apiflask import abort
 
@@ -9,6 +9,7 @@ from ..schemas import (
     ChannelList,
     ChannelOut,
     ChannelQuery,
+    ConversationWith,
     MessageList,
     MessageOut,
     MessageQuery,
@@ -29,6 +30,7 @@ from .messages import created
     responses={
         400: 'Missing or bad name, or topic too long',
         409: 'The name is taken (case and lookalike characters aside)',
+        413: 'Body larger than the server accepts',
         429: 'Too many channels made in a short time; see Retry-After',
     }
 )
@@ -59,7 +61,7 @@ def get_channels(query):
 @bp.output(ChannelOut)
 def get_channel(id):
     """Read a channel."""
-    return channels.find_channel(id)
+    return channels.find_channel(id, token_auth.current_user)
 
 
 @bp.get('/channels/<int:id>/members')
@@ -68,11 +70,11 @@ def get_channel(id):
 @bp.output(UserList)
 def get_members(id):
     """List a channel's members, by nickname."""
-    return {'users': channels.members(channels.find_channel(id))}
+    return {'users': channels.members(channels.find_channel(id, token_auth.current_user))}
 
 
 def _own_membership(caller, id, user_id):
-    channel = channels.find_channel(id)
+    channel = channels.find_channel(id, caller)
     if user_id != caller.id:
         abort(403, message='You can only join or leave channels yourself.')
     return channel
@@ -105,7 +107,7 @@ def leave_channel(id, user_id):
 @bp.output(MessageList)
 def get_channel_messages(id, query):
     """List a channel's messages, with the queries of ``GET /api/messages``."""
-    channel = channels.find_channel(id)
+    channel = channels.find_channel(id, token_auth.current_user)
     return json_response(chat.listing_json(channel.id, **query))
 
 
@@ -126,3 +128,30 @@ def get_channel_messages(id, query):
 def new_channel_message(channel, fields):
     """Post a message in a channel you are a member of."""
     return created(chat.post_message(token_auth.current_user, fields['source'], channel.id))
+
+
+@bp.post('/conversations')
+@bp.auth_required(token_auth)
+@bp.input(ConversationWith, arg_name='fields')
+@bp.output(ChannelOut, status_code=201, description='A new conversation; 200 with the one you have')
+@bp.doc(
+    responses={
+        200: 'The conversation you already have with that user',
+        400: 'Yourself',
+        404: 'No such user',
+        413: 'Body larger than the server accepts',
+    }
+)
+def new_conversation(fields):
+    """Open a direct conversation with another user: only the two of you read
+    it, and nobody else can tell that it exists. Its messages are a channel's."""
+    conversation, made = channels.open_conversation(token_auth.current_user, fields['user_id'])
+    return conversation, 201 if made else 200, {'Location': f'/api/channels/{conversation.id}'}
+
+
+@bp.get('/conversations')
+@bp.auth_required(token_auth)
+@bp.output(ChannelList)
+def get_conversations():
+    """List your direct conversations, the newest first."""
+    return {'channels': channels.conversations(token_auth.current_user)}

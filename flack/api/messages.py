@@ -4,8 +4,6 @@ from flask import current_app
 
 from .. import chat
 from ..auth import authorize, token_auth
-from ..extensions import db
-from ..models import Message
 from ..realtime.broadcast import serialized
 from ..schemas import MessageList, MessageOut, MessageQuery, MessageSource
 from . import OPTIONAL_TOKEN, bp, json_response
@@ -58,7 +56,7 @@ def get_messages(query):
 @bp.output(MessageOut)
 def get_message(id):
     """Read a message."""
-    return db.get_or_404(Message, id)
+    return chat.find_visible_message(token_auth.current_user, id)
 
 
 @bp.put('/messages/<int:id>')

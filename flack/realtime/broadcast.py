@@ -5,7 +5,8 @@ transaction created or touched (``Announced.touch`` in flack.models),
 serialize them while their state is at hand, and emit ``updated_model``
 only once the transaction has committed, so that clients never hear of a
 change that was rolled back. Users and channels go to every client, a
-message to the room of its channel (flack.realtime.rooms). So every function that commits such a change
+message to the room of its channel (flack.realtime.rooms), a direct
+conversation to its two users' connections alone. So every function that commits such a change
 (flack.chat, flack.accounts, flack.presence, the preview task) broadcasts
 it, and says so.
 """
@@ -15,7 +16,7 @@ import logging
 from ..extensions import listen_once
 from ..models import Channel, Message, User
 from ..schemas import ChannelOut, MessageOut, UserOut
-from .rooms import channel_room
+from .rooms import channel_room, user_room
 from .server import socketio_if_any
 
 SCHEMAS = {User: UserOut(), Channel: ChannelOut(), Message: MessageOut()}
@@ -55,8 +56,16 @@ def _collect(session, flush_context):
         if schema is not None and (obj.take_touched() or obj in session.new):
             model = schema.dump(obj)
             obj._broadcast_as = model
-            to = channel_room(obj.channel_id) if isinstance(obj, Message) else None
-            pending[(type(obj).__name__, obj.id)] = (model, to)
+            pending[(type(obj).__name__, obj.id)] = (model, _audience(obj))
+
+
+def _audience(obj):
+    """The rooms that hear of ``obj``; None for every client."""
+    if isinstance(obj, Message):
+        return channel_room(obj.channel_id)
+    if isinstance(obj, Channel) and obj.direct:
+        return [user_room(user_id) for user_id in obj.user_ids]
+    return None
 
 
 def _emit(session):

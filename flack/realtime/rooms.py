@@ -1,4 +1,4 @@
-"""Socket.IO rooms: one per channel, holding its members' connections.
+"""Socket.IO rooms: one per channel, holding its members' connections, and one per user.
 
 A channel's messages are emitted to its room only (flack.realtime.broadcast).
 A connection enters the rooms of its user's channels once it is linked to
@@ -23,6 +23,11 @@ def channel_room(channel_id):
     return f'channel:{channel_id}'
 
 
+def user_room(user_id):
+    """The room of a user's connections: what concerns them alone (a direct conversation made)."""
+    return f'user:{user_id}'
+
+
 def enter_channels(user, sid):
     """Put ``sid``, a connection of this process just linked to ``user``
     (flack.presence), into the rooms of the user's channels.
@@ -31,6 +36,7 @@ def enter_channels(user, sid):
     read here or finds ``sid`` among the user's connections (``enter``).
     """
     server = socketio_if_any().server
+    server.enter_room(sid, user_room(user.id), namespace=NAMESPACE)
     channel_ids = db.session.scalars(select(Membership.channel_id).where(Membership.user_id == user.id))
     for channel_id in channel_ids:
         server.enter_room(sid, channel_room(channel_id), namespace=NAMESPACE)

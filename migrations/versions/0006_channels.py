@@ -1,11 +1,12 @@
-"""channels: general, which every user is a member of, and channels anyone may join
+"""channels: general, which every user is a member of, channels anyone may join, direct conversations
 
 Revision ID: 0006_channels
 Revises: 0005_change_counters
 Create Date: 2026-11-30 09:00:00.000000
 
 Adds the channels table, starting with general (id 1), the memberships
-table, with every stored user a member of general, and messages.channel_id:
+table, with every stored user a member of general, and messages.channel_id
+(a direct conversation between two users is a channel with no name):
 every stored message is in general, which is where the original API reads
 and posts.
 """
@@ -28,8 +29,9 @@ def upgrade():
     op.create_table(
         'channels',
         sa.Column('id', sa.Integer(), nullable=False),
-        sa.Column('name', sa.String(length=32), nullable=False),
-        sa.Column('name_key', sa.String(length=LONGEST_KEY), nullable=False),
+        sa.Column('name', sa.String(length=32), nullable=True),
+        sa.Column('name_key', sa.String(length=LONGEST_KEY), nullable=True),
+        sa.Column('direct_key', sa.String(length=64), nullable=True),
         sa.Column('topic', sa.String(length=LONGEST_TOPIC), server_default='', nullable=False),
         sa.Column('creator_id', sa.Integer(), nullable=True),
         sa.Column('created_at', sa.BigInteger(), nullable=False),
@@ -37,6 +39,7 @@ def upgrade():
         sa.ForeignKeyConstraint(['creator_id'], ['users.id']),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('name_key'),
+        sa.UniqueConstraint('direct_key'),
     )
     op.create_index('ix_channels_updated_at', 'channels', ['updated_at'])
     add_general_channel(op.get_bind())

@@ -19,4 +19,5 @@ def test_a_body_is_required_where_its_schema_requires_a_field(client):
         'PUT /api/messages/{id}': True,
         'POST /api/channels': True,
         'POST /api/channels/{id}/messages': True,
+        'POST /api/conversations': True,
     }

@@ -1,11 +1,15 @@
 """Channels: general from the start, creating, joining and leaving, and each
-channel's messages; the original routes as general's."""
+channel's messages; the original routes as general's. Direct conversations:
+exactly two users read them, and to anyone else they do not exist, in any
+listing, count or error."""
+
+import pytest
 
 from flack.models import GENERAL_CHANNEL_ID
 
 from ..conftest import stored_counts
 
-CHANNEL_FIELDS = {'id', 'name', 'topic', 'creator_id', 'created_at', 'updated_at', '_links'}
+CHANNEL_FIELDS = {'id', 'name', 'topic', 'direct', 'creator_id', 'created_at', 'updated_at', '_links'}
 
 
 def _create(client, user, name, topic=None):
@@ -198,3 +202,103 @@ def test_channels_made_by_one_user_are_rate_limited(app_factory, accounts):
 
     assert answers == [201, 201, 429]
     assert len(client.get('/api/channels').json['channels']) == 3  # general and two
+
+
+@pytest.fixture
+def carol(accounts):
+    return accounts.new('carol')
+
+
+def _open(client, user, other):
+    return client.post('/api/conversations', json={'user_id': other.id}, headers=user.headers)
+
+
+def _say(client, user, conversation, source):
+    url = f'/api/channels/{conversation["id"]}/messages'
+    return client.post(url, json={'source': source}, headers=user.headers)
+
+
+def test_a_conversation_is_opened_once_and_found_by_both(client, susan, david):
+    opened = _open(client, susan, david)
+
+    assert opened.status_code == 201
+    conversation = opened.json
+    assert conversation['direct'] is True and conversation['name'] is None
+    assert sorted(conversation['user_ids']) == sorted([susan.id, david.id])
+    assert opened.headers['Location'] == f'/api/channels/{conversation["id"]}'
+    again = _open(client, david, susan)
+    assert again.status_code == 200 and again.json == conversation
+    for user in (susan, david):
+        assert client.get('/api/conversations', headers=user.headers).json['channels'] == [conversation]
+        assert client.get(f'/api/channels/{conversation["id"]}', headers=user.headers).json == conversation
+
+
+def test_the_two_read_and_write_it(client, susan, david):
+    conversation = _open(client, susan, david).json
+
+    said = _say(client, susan, conversation, 'just *us*')
+    answered = _say(client, david, conversation, 'indeed')
+
+    assert said.status_code == answered.status_code == 201
+    assert said.json['channel_id'] == conversation['id']
+    for user in (susan, david):
+        listed = client.get(f'/api/channels/{conversation["id"]}/messages', headers=user.headers).json
+        assert [m['source'] for m in listed['messages']] == ['just *us*', 'indeed']
+        assert client.get(f'/api/messages/{said.json["id"]}', headers=user.headers).json == said.json
+    assert (
+        client.put(
+            f'/api/messages/{said.json["id"]}', json={'source': 'just us'}, headers=susan.headers
+        ).status_code
+        == 204
+    )
+
+
+def test_to_anyone_else_a_conversation_and_its_messages_do_not_exist(app, client, susan, david, carol):
+    conversation = _open(client, susan, david).json
+    message = _say(client, susan, conversation, 'secret').json
+    missing_channel = client.get('/api/channels/999', headers=carol.headers).json
+    missing_message = client.get('/api/messages/999', headers=carol.headers).json
+    stored = stored_counts(app)
+    base = f'/api/channels/{conversation["id"]}'
+
+    for headers in (carol.headers, {}):  # another user, and nobody signed in
+        for url in (base, f'{base}/members', f'{base}/messages', f'{base}/messages?updated_since=0'):
+            answer = client.get(url, headers=headers)
+            assert (answer.status_code, answer.json) == (404, missing_channel), url
+        answer = client.get(f'/api/messages/{message["id"]}', headers=headers)
+        assert (answer.status_code, answer.json) == (404, missing_message)
+    writes = [
+        client.post(f'{base}/messages', json={'source': 'let me in'}, headers=carol.headers),
+        client.put(f'{base}/members/{carol.id}', headers=carol.headers),
+        client.delete(f'{base}/members/{carol.id}', headers=carol.headers),
+        client.put(f'/api/messages/{message["id"]}', json={'source': 'mine now'}, headers=carol.headers),
+    ]
+    assert [answer.status_code for answer in writes] == [404, 404, 404, 404]
+    assert writes[0].json == missing_channel and writes[3].json == missing_message
+    # Not in anyone else's listings either.
+    assert client.get('/api/conversations', headers=carol.headers).json['channels'] == []
+    for headers in (carol.headers, susan.headers, {}):
+        assert [c['name'] for c in client.get('/api/channels', headers=headers).json['channels']] == [
+            'general'
+        ]
+    assert [
+        c['name'] for c in client.get('/api/channels?member=1', headers=susan.headers).json['channels']
+    ] == ['general']
+    assert 'secret' not in client.get('/api/messages', headers=carol.headers).text
+    assert 'secret' not in client.get(f'/api/messages?user_id={susan.id}', headers=carol.headers).text
+    assert stored_counts(app) == stored
+
+
+def test_a_conversation_cannot_be_left_or_opened_with_yourself_or_nobody(client, susan, david):
+    conversation = _open(client, susan, david).json
+
+    left = client.delete(f'/api/channels/{conversation["id"]}/members/{susan.id}', headers=susan.headers)
+    assert left.status_code == 403
+    assert _open(client, susan, susan).status_code == 400
+    nobody = client.post('/api/conversations', json={'user_id': 999}, headers=susan.headers)
+    assert nobody.status_code == 404
+    for body in ({}, {'user_id': 'x'}, {'user_id': 0}, {'user_id': 2**70}, []):
+        assert client.post('/api/conversations', json=body, headers=susan.headers).status_code == 400, body
+    assert client.post('/api/conversations', json={'user_id': david.id}).status_code == 401
+    assert client.get('/api/conversations').status_code == 401
+    assert len(client.get('/api/conversations', headers=susan.headers).json['channels']) == 1

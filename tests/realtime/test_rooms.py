@@ -79,3 +79,34 @@ def test_posting_in_a_channel_over_socketio(client, socket_client, susan, david)
         assert answer['error'] == 'bad request', bad
     assert len(client.get(f'/api/channels/{channel["id"]}/messages').json['messages']) == 1
     assert client.get('/api/messages').json['messages'] == []
+
+
+def test_a_direct_conversation_and_its_messages_reach_its_two_users_alone(
+    client, socket_client, accounts, susan, david
+):
+    carol = accounts.new('carol')
+    sockets = {
+        'susan': socket_client(auth={'token': susan.token}),
+        'david': socket_client(auth={'token': david.token}),
+        'carol': socket_client(auth={'token': carol.token}),
+        'anonymous': socket_client(),
+    }
+
+    conversation = client.post('/api/conversations', json={'user_id': david.id}, headers=susan.headers).json
+    _post(client, david, conversation, 'just us')
+
+    for name, socket in sockets.items():
+        heard = socket.get_received()
+        models = [
+            (e['args'][0]['class'], e['args'][0]['model']) for e in heard if e['name'] == 'updated_model'
+        ]
+        private = [model for kind, model in models if kind != 'User']
+        if name in ('susan', 'david'):
+            assert private == [conversation, _listed(client, susan, conversation)[0]], name
+        else:
+            assert private == [], name
+            assert 'just us' not in str(heard)
+
+
+def _listed(client, user, channel):
+    return client.get(f'/api/channels/{channel["id"]}/messages', headers=user.headers).json['messages']

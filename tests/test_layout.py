@@ -4,6 +4,8 @@ the mirrored place (``flack/x.py``: ``tests/test_x.py``; ``flack/pkg/y.py``:
 The suites about the whole system, not one module, are the other modules at
 the top of tests/."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 FLACK = Path(__file__).resolve().parent.parent / 'flack'
@@ -72,3 +74,35 @@ def test_each_test_module_of_a_subpackage_mirrors_a_module():
     ]
 
     assert not strays, f'test modules in a mirrored folder that mirror no module of flack/: {strays}'
+
+
+# Entry points, which build an app from the environment as they are loaded.
+ENTRY_POINTS = {'flack.wsgi', 'flack.worker'}
+IMPORT_EACH_AFRESH = """
+import importlib, sys
+for name in sys.argv[1:]:
+    for loaded in [key for key in sys.modules if key == 'flack' or key.startswith('flack.')]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as error:
+        sys.exit(f'{name}: {type(error).__name__}: {error}')
+"""
+
+
+def test_each_module_imports_on_its_own():
+    # A script, a task or a test may import any module first: an import
+    # cycle would leave one of them half-made (an AttributeError at import).
+    modules = sorted(
+        '.'.join(path.relative_to(FLACK.parent).with_suffix('').parts).removesuffix('.__init__')
+        for path in FLACK.rglob('*.py')
+    )
+    imported = subprocess.run(
+        [sys.executable, '-c', IMPORT_EACH_AFRESH, *(m for m in modules if m not in ENTRY_POINTS)],
+        cwd=FLACK.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert imported.returncode == 0, imported.stderr[-3000:]

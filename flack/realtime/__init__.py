@@ -7,7 +7,6 @@ Flask-SocketIO object (its ``emit``, ``sleep`` and ``start_background_task``).
 
 from flask_socketio import SocketIO
 
-from . import broadcast, compression, events, socket_guard
 from .server import EXTENSION, socketio
 
 __all__ = ['init_app', 'socketio']
@@ -20,6 +19,11 @@ def init_app(app, session, options, serves_clients):
     that does not (the Celery worker) only emits. Either way, every commit
     on ``session`` in the app is broadcast.
     """
+    # Imported here, not above: the handlers use chat and the API's errors,
+    # whose modules use rooms from this package; importing the package for
+    # rooms must not import them back half-made.
+    from . import broadcast, compression, events, socket_guard
+
     server = SocketIO()
     if serves_clients:
         events.register(server)

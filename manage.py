@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Flack's command line: run, db, test, lint (``python manage.py --help``)."""
+"""Flack's command line: run, db, test, lint, admin (``python manage.py --help``)."""
 
 import os
 import subprocess
@@ -7,8 +7,10 @@ import sys
 
 import click
 from flask.cli import FlaskGroup
+from sqlalchemy import select
 
 from flack import create_app
+from flack.auth import find_user
 from flack.config import (
     INSTANCE_PATH,
     environ_for_gunicorn,
@@ -17,6 +19,9 @@ from flack.config import (
     load_web_server_settings,
     masked,
 )
+from flack.extensions import db
+from flack.models import User
+from flack.moderation import set_admin
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -63,6 +68,45 @@ def lint():
     """Check style with ruff."""
     checks = [['ruff', 'check', '.'], ['ruff', 'format', '--check', '.']]
     sys.exit(max(subprocess.call([sys.executable, '-m', *check], cwd=ROOT) for check in checks))
+
+
+@cli.group('admin')
+def admin():
+    """Administrators: they delete any message and suspend users."""
+
+
+def _user_named(nickname):
+    user = find_user(nickname)
+    if user is None:
+        raise click.ClickException(f'No user reads as {nickname!r}.')
+    return user
+
+
+@admin.command('grant')
+@click.argument('nickname')
+def grant_admin(nickname):
+    """Make the user NICKNAME an administrator."""
+    user = _user_named(nickname)
+    set_admin(user, True)
+    click.echo(f'{user.nickname} (id {user.id}) is an administrator.')
+
+
+@admin.command('revoke')
+@click.argument('nickname')
+def revoke_admin(nickname):
+    """Take the role back from NICKNAME (ADMIN_NICKNAMES still names whom it names)."""
+    user = _user_named(nickname)
+    set_admin(user, False)
+    named = ' ADMIN_NICKNAMES still names them.' if user.is_admin else ''
+    click.echo(f'{user.nickname} (id {user.id}) is not granted the role.{named}')
+
+
+@admin.command('list')
+def list_admins():
+    """The administrators: granted, or named by ADMIN_NICKNAMES and registered."""
+    for user in db.session.scalars(select(User).order_by(User.nickname_key)):
+        if user.is_admin:
+            click.echo(f'{user.nickname} (id {user.id}){"" if user.admin else " (ADMIN_NICKNAMES)"}')
 
 
 if __name__ == '__main__':

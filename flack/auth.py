@@ -176,6 +176,8 @@ def verify_password(nickname, password):
     user = find_user(nickname)
     if user is None or not user.check_password(password):
         return None
+    if user.suspended_at is not None:  # told only to who holds the password
+        abort(403, message='This account is suspended by an administrator.')
     return user
 
 

@@ -54,9 +54,14 @@ def post_message(user, source, channel_id=GENERAL_CHANNEL_ID):
 
 def find_visible_message(viewer, message_id):
     """The message ``message_id`` if ``viewer`` (a user, or None) may read it, else
-    the same 404 whether there is none or it is in someone else's direct conversation."""
+    the same 404 whether there is none, it was deleted, or it is in someone
+    else's direct conversation."""
     message = db.session.get(Message, message_id)
-    if message is None or not channels.can_see(viewer, db.session.get(Channel, message.channel_id)):
+    if (
+        message is None
+        or message.deleted_at is not None
+        or not channels.can_see(viewer, db.session.get(Channel, message.channel_id))
+    ):
         abort(404)
     return message
 
@@ -84,8 +89,9 @@ def listing_json(channel_id=GENERAL_CHANNEL_ID, limit=None, before=None, user_id
 
     Without ``limit`` or ``before``: the last 24 hours, by time of last
     change. With them: a page of older messages by id, newest last, not
-    limited to the last day (for scrolling back). Kept in a cache that a
-    commit to the messages invalidates.
+    limited to the last day (for scrolling back). Deleted messages are left
+    out, but from a catch-up (``updated_since``), which lists their
+    tombstones. Kept in a cache that a commit to the messages invalidates.
     """
     if limit is not None or before is not None:
         key = ('page', channel_id, limit, before, user_id)
@@ -93,8 +99,9 @@ def listing_json(channel_id=GENERAL_CHANNEL_ID, limit=None, before=None, user_id
     else:
         # The bound moves with the clock, so a listing is kept for a second at most.
         since = recent_bound(updated_since)
-        key = ('recent', channel_id, since, user_id)
-        find = lambda: recent_messages(channel_id, since, user_id)  # noqa: E731
+        tombstones = updated_since is not None
+        key = ('recent', channel_id, since, user_id, tombstones)
+        find = lambda: recent_messages(channel_id, since, user_id, tombstones)  # noqa: E731
     listings = cache(**LISTINGS_CACHE)
     return listings.get(key, lambda: json_bytes(MessageList(), {'messages': find()}))
 
@@ -105,9 +112,12 @@ def recent_bound(updated_since=None):
     return since if updated_since is None else max(since, updated_since)
 
 
-def recent_messages(channel_id, since, user_id=None):
-    """A channel's messages changed after ``since`` (see recent_bound), oldest change first."""
+def recent_messages(channel_id, since, user_id=None, tombstones=False):
+    """A channel's messages changed after ``since`` (see recent_bound), oldest
+    change first; deleted ones (as tombstones) only with ``tombstones``."""
     query = select(Message).where(Message.channel_id == channel_id, Message.updated_at > since)
+    if not tombstones:
+        query = query.where(Message.deleted_at.is_(None))
     if user_id is not None:
         query = query.where(Message.user_id == user_id)
     return db.session.scalars(query.order_by(Message.updated_at, Message.id)).all()
@@ -115,7 +125,7 @@ def recent_messages(channel_id, since, user_id=None):
 
 def message_page(channel_id, limit=None, before=None, user_id=None):
     """Up to ``limit`` of a channel's messages older than the id ``before``, newest last."""
-    query = select(Message).where(Message.channel_id == channel_id)
+    query = select(Message).where(Message.channel_id == channel_id, Message.deleted_at.is_(None))
     if before is not None:
         query = query.where(Message.id < before)
     if user_id is not None:

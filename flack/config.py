@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .logs import quote
+from .nicknames import fold_nickname
 
 # Where Flask keeps the instance folder of this package (SQLite file, dev key).
 INSTANCE_PATH = Path(__file__).resolve().parent.parent / 'instance'
@@ -198,6 +199,7 @@ def load_settings(instance_path, environ=None):
     environment = _choice(environ, 'FLACK_ENV', 'production', ENVIRONMENTS)
     database_url = _database_url(environ) or f'sqlite:///{Path(instance_path) / "flack.sqlite"}'
     origins = environ.get('SOCKETIO_CORS_ORIGINS') or ''
+    admins = environ.get('ADMIN_NICKNAMES') or ''
     return {
         'FLACK_ENV': environment,
         'TESTING': environment == 'testing',
@@ -218,6 +220,8 @@ def load_settings(instance_path, environ=None):
         'ASYNC_MODE': _choice(environ, 'ASYNC_MODE', 'eventlet', ASYNC_MODES),
         'SOCKETIO_TRANSPORTS': _transports(environ),
         'SOCKETIO_CORS_ORIGINS': [o.strip() for o in origins.split(',') if o.strip()],
+        # Folded as nicknames are, so that any nickname reading the same counts.
+        'ADMIN_NICKNAMES': frozenset(fold_nickname(n.strip()) for n in admins.split(',') if n.strip()),
         'WEBSOCKET_COMPRESSION': _choice(environ, 'WEBSOCKET_COMPRESSION', 'small', WEBSOCKET_COMPRESSIONS),
         'PRESENCE_TIMEOUT': _integer(environ, 'PRESENCE_TIMEOUT', 60, minimum=1),
         'REQUEST_STATS_WINDOW': _integer(environ, 'REQUEST_STATS_WINDOW', 15, minimum=1),

@@ -2,7 +2,8 @@
 
 import time
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, event, insert, text
+from flask import current_app
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, event, false, insert, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.sql.functions import FunctionElement
@@ -85,12 +86,21 @@ class User(Announced, db.Model):
     updated_at: Mapped[int] = mapped_column(BigInteger, default=database_now(), index=True)
     last_seen_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
     online: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # Granted on the command line (ADMIN_NICKNAMES names others: flack.moderation).
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set while an administrator keeps the user out.
+    suspended_at: Mapped[int | None] = mapped_column(BigInteger)
 
     @validates('nickname')
     def _fold_nickname(self, attribute, nickname):
         # Every way of setting a nickname sets its key, so the two never disagree.
         self.nickname_key = fold_nickname(nickname)
         return nickname
+
+    @property
+    def is_admin(self):
+        """Granted the role, or named by ADMIN_NICKNAMES, as nicknames are read (flack.moderation)."""
+        return self.admin or self.nickname_key in current_app.config['ADMIN_NICKNAMES']
 
     def set_password(self, password):
         self.password_hash = generate_password_hash(password)
@@ -161,6 +171,8 @@ class Membership(db.Model):
     channel_id: Mapped[int] = mapped_column(ForeignKey('channels.id'), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey('users.id'), primary_key=True, index=True)
     joined_at: Mapped[int] = mapped_column(BigInteger, default=timestamp)
+    # The last message of the channel the user has read (0: none); it only moves forward.
+    last_read_id: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
 
 
 def add_general_channel(connection):
@@ -204,6 +216,9 @@ class Message(Announced, db.Model):
     # (see flack.previews): however often a run is redelivered, retried or
     # queued again, a message's links are fetched a bounded number of times.
     preview_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
+    # Set when the message is deleted: its row stays, its text gone, so
+    # that readers catching up (updated_since) learn of the deletion.
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger)
 
     @validates('source')
     def _new_text_gets_new_attempts(self, key, source):

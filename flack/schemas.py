@@ -83,13 +83,28 @@ class NewUser(UserChanges):
 
 
 class UserOut(Schema):
+    """A user; ``admin`` and ``suspended`` are there only when true, so that
+    everyone else is as the original API had them."""
+
     id = Integer()
     nickname = String()
     created_at = Integer()
     updated_at = Integer()
     last_seen_at = Integer()
     online = Boolean()
+    admin = Boolean(attribute='is_admin', metadata={'description': 'Only for an administrator: true.'})
+    suspended = Method('is_suspended', metadata={'description': 'Only for a suspended user: true.'})
     _links = Method('user_links', data_key='_links', dump_only=True)
+
+    def is_suspended(self, user):
+        return user.suspended_at is not None
+
+    @post_dump
+    def _roles_only_when_held(self, data, **kwargs):
+        for key in ('admin', 'suspended'):
+            if not data.get(key):
+                data.pop(key, None)
+        return data
 
     def user_links(self, user):
         return {
@@ -147,6 +162,10 @@ class MessageOut(Schema):
     html = String()
     user_id = Integer()
     channel_id = Integer(metadata={'description': 'Absent for a message in general.'})
+    deleted = Method(
+        'is_deleted',
+        metadata={'description': 'Only for a deleted message (a tombstone, its text gone): true.'},
+    )
     created_at = Integer()
     updated_at = Integer()
     _links = Method('message_links', data_key='_links', dump_only=True)
@@ -157,10 +176,15 @@ class MessageOut(Schema):
             links['channel'] = f'/api/channels/{message.channel_id}'
         return links
 
+    def is_deleted(self, message):
+        return message.deleted_at is not None
+
     @post_dump(pass_original=True)
     def _general_as_the_original(self, data, message, **kwargs):
         if not _outside_general(message):
             data.pop('channel_id', None)
+        if not data.get('deleted'):
+            data.pop('deleted', None)
         return data
 
 
@@ -246,6 +270,24 @@ class ConversationWith(InputSchema):
     user_id = Integer(
         required=True, validate=Range(1, LARGEST_ID), metadata={'description': 'The other user.'}
     )
+
+
+class ReadMark(InputSchema):
+    message_id = Integer(
+        required=True,
+        validate=Range(0, LARGEST_ID),
+        metadata={'description': 'The last message of the channel you have read.'},
+    )
+
+
+class Unread(Schema):
+    channel_id = Integer()
+    last_read_id = Integer(metadata={'description': 'The last message you have read (0: none).'})
+    unread = Integer(metadata={'description': "Others' messages after it, deleted ones aside."})
+
+
+class UnreadList(Schema):
+    channels = List(Nested(Unread))
 
 
 class ChannelQuery(InputSchema):

@@ -103,6 +103,8 @@ def test_nickname_keys_are_filled_in_and_the_stored_users_sign_in_under_a_lookal
 
         keys = db.session.execute(sqlalchemy.select(User.id, User.nickname_key).order_by(User.id)).all()
         assert keys == [(1, 'dave'), (2, 'susan'), (3, 'dave-2')]
+        db.session.remove()
+        upgrade()  # the application's models are those of the latest revision
         response = app.test_client().post('/api/tokens', headers=basic_auth('D\u0430VE', 'correct horse'))
         assert response.status_code == 200
 
@@ -154,6 +156,12 @@ def test_channels_keep_every_stored_message_in_general_and_every_user_a_member(t
         assert channels == [(GENERAL_CHANNEL_ID, 'general')]
         assert sorted(members) == [(GENERAL_CHANNEL_ID, 1), (GENERAL_CHANNEL_ID, 2)]
         assert placed == [(message['id'], GENERAL_CHANNEL_ID) for message in messages]
+        # Members from before the unread state start with everything read.
+        with db.engine.connect() as connection:
+            marks = (
+                connection.execute(sqlalchemy.text('SELECT last_read_id FROM memberships')).scalars().all()
+            )
+        assert marks == [len(messages)] * 2
         # The messages' changes are still counted (flack.change_counters):
         # on SQLite the table was copied, and its triggers made again.
         counted = sqlalchemy.text("SELECT sum(count) FROM change_counters WHERE table_name = 'messages'")

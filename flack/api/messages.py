@@ -2,7 +2,7 @@
 
 from flask import current_app
 
-from .. import chat
+from .. import chat, moderation
 from ..auth import authorize, token_auth
 from ..realtime.broadcast import serialized
 from ..schemas import MessageList, MessageOut, MessageQuery, MessageSource
@@ -68,4 +68,16 @@ def get_message(id):
 def edit_message(message, fields):
     """Edit one of your messages."""
     chat.edit_message(message, fields['source'])
+    return ''
+
+
+@bp.delete('/messages/<int:id>')
+@bp.auth_required(token_auth)
+@authorize(moderation.deletable_message)
+@bp.output({}, status_code=204)
+@bp.doc(responses={403: 'Not the author, and not an administrator', 404: 'No such message'})
+def delete_message(message):
+    """Delete a message: yours, or any if you are an administrator. Its
+    tombstone reaches clients as an ``updated_model`` event marked ``deleted``."""
+    moderation.delete_message(token_auth.current_user, message)
     return ''

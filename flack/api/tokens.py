@@ -13,7 +13,12 @@ NO_STORE = {'Cache-Control': 'no-store', 'Pragma': 'no-cache'}
 @bp.post('/tokens')
 @bp.auth_required(basic_auth)
 @bp.output(TokenOut)
-@bp.doc(responses={429: 'Too many sign-ins from this address or for this nickname; see Retry-After'})
+@bp.doc(
+    responses={
+        403: 'The account is suspended (told only with the right password)',
+        429: 'Too many sign-ins from this address or for this nickname; see Retry-After',
+    }
+)
 def new_token():
     """Get a token; a user holding a valid one gets the same one back."""
     return {'token': sign_in(basic_auth.current_user)}, 200, NO_STORE

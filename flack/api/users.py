@@ -1,6 +1,6 @@
 """Users: register, list, read, change."""
 
-from .. import accounts
+from .. import accounts, moderation
 from ..auth import authorize, token_auth
 from ..extensions import db
 from ..models import User
@@ -60,4 +60,27 @@ def get_user(id):
 def edit_user(user, fields):
     """Change your nickname or password. A new password revokes your token."""
     accounts.change(user, **fields)
+    return ''
+
+
+@bp.put('/users/<int:id>/suspension')
+@bp.auth_required(token_auth)
+@authorize(moderation.suspendable_user)
+@bp.output({}, status_code=204)
+@bp.doc(responses={403: 'Not an administrator, or the user is one', 404: 'No such user'})
+def suspend_user(user):
+    """Suspend a user (administrators): their token stops working, their
+    connections close, and signing in is refused until they are reinstated."""
+    moderation.suspend(token_auth.current_user, user)
+    return ''
+
+
+@bp.delete('/users/<int:id>/suspension')
+@bp.auth_required(token_auth)
+@authorize(moderation.suspendable_user)
+@bp.output({}, status_code=204)
+@bp.doc(responses={403: 'Not an administrator, or the user is one', 404: 'No such user'})
+def reinstate_user(user):
+    """Lift a user's suspension (administrators): they may sign in again."""
+    moderation.reinstate(token_auth.current_user, user)
     return ''

@@ -17,11 +17,11 @@ A channel's messages reach its members' connections only
 import logging
 
 from apiflask import abort
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
-from .models import GENERAL_CHANNEL_ID, Channel, Membership, User
+from .models import GENERAL_CHANNEL_ID, Channel, Membership, Message, User
 from .nicknames import fold_nickname
 from .realtime import rooms
 
@@ -168,3 +168,38 @@ def open_conversation(user, other_id):
         rooms.enter(member, conversation.id)
     log.info('event=conversation_created channel_id=%s user_id=%s', conversation.id, user.id)
     return conversation, True
+
+
+def mark_read(user, channel, message_id):
+    """Record that ``user`` has read ``channel`` up to the message ``message_id``
+    (a member only: a 403 otherwise); the mark never moves back."""
+    membership = db.session.get(Membership, (channel.id, user.id))
+    if membership is None:
+        abort(403, message=f'Join #{channel.name} to keep track of what you read in it.')
+    if message_id > membership.last_read_id:
+        membership.last_read_id = message_id
+        db.session.commit()
+
+
+def unread_counts(user):
+    """For each of ``user``'s channels and conversations: the last message they
+    read, and how many messages of others came after it (deleted ones aside)."""
+    unread = (
+        select(func.count(Message.id))
+        .where(
+            Message.channel_id == Membership.channel_id,
+            Message.id > Membership.last_read_id,
+            Message.user_id != user.id,
+            Message.deleted_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    statement = (
+        select(Membership.channel_id, Membership.last_read_id, unread)
+        .where(Membership.user_id == user.id)
+        .order_by(Membership.channel_id)
+    )
+    return [
+        {'channel_id': channel_id, 'last_read_id': last_read_id, 'unread': count}
+        for channel_id, last_read_id, count in db.session.execute(statement)
+    ]

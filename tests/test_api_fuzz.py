@@ -44,13 +44,16 @@ CONTRACT = {
     ('GET', '/api/users'): ('optional token', {200, 400, 401}),
     ('GET', '/api/users/{id}'): ('optional token', {200, 401, 404}),
     ('PUT', '/api/users/{id}'): ('token', {204, 400, 401, 403, 404, 413}),
-    ('POST', '/api/tokens'): ('basic', {200, 401, 429}),
+    ('POST', '/api/tokens'): ('basic', {200, 401, 403, 429}),
     ('DELETE', '/api/tokens'): ('token', {204, 401}),
     ('POST', '/api/messages'): ('token', {201, 400, 401, 413, 429}),
     ('GET', '/api/messages'): ('optional token', {200, 400, 401}),
     ('GET', '/api/messages/{id}'): ('optional token', {200, 401, 404}),
     ('PUT', '/api/messages/{id}'): ('token', {204, 400, 401, 403, 404, 413}),
-    # New: channels and direct conversations.
+    # New: moderation, channels and direct conversations.
+    ('DELETE', '/api/messages/{id}'): ('token', {204, 401, 403, 404}),
+    ('PUT', '/api/users/{id}/suspension'): ('token', {204, 401, 403, 404}),
+    ('DELETE', '/api/users/{id}/suspension'): ('token', {204, 401, 403, 404}),
     ('POST', '/api/channels'): ('token', {201, 400, 401, 409, 413, 429}),
     ('GET', '/api/channels'): ('optional token', {200, 400, 401}),
     ('GET', '/api/channels/{id}'): ('optional token', {200, 401, 404}),
@@ -61,6 +64,8 @@ CONTRACT = {
     ('POST', '/api/channels/{id}/messages'): ('token', {201, 400, 401, 403, 404, 413, 429}),
     ('POST', '/api/conversations'): ('token', {200, 201, 400, 401, 404, 413}),
     ('GET', '/api/conversations'): ('token', {200, 401}),
+    ('PUT', '/api/channels/{id}/read'): ('token', {204, 400, 401, 403, 404, 413}),
+    ('GET', '/api/unread'): ('token', {200, 401}),
 }
 SEEDED = 500
 SECURITY = {

@@ -50,7 +50,8 @@ def browser():
 
 @pytest.fixture
 def server(request, tmp_path):
-    with LiveFlack(tmp_path, LINK_PREVIEWS_ALLOW_PRIVATE=1) as live:
+    # Whoever signs up as boss moderates.
+    with LiveFlack(tmp_path, LINK_PREVIEWS_ALLOW_PRIVATE=1, ADMIN_NICKNAMES='boss') as live:
         yield live
     if failed(request):  # what the server saw, in the failure's report
         print(f'--- the web process log\n{live.log.read_text(errors="replace")[-20000:]}')
@@ -374,3 +375,21 @@ def test_the_page_shows_general_only_though_its_user_hears_their_other_channels(
     expect(susan.message('said in general')).to_have_count(1)
     time.sleep(0.5)  # the other channel's event came first: time for it to be (wrongly) shown
     expect(susan.message('said in random')).to_have_count(0)
+
+
+def test_deleting_your_own_message_and_an_administrator_deleting_any(people):
+    susan = people().sign_in('susan')
+    david = people().sign_in('david')
+    boss = people().sign_in('boss')
+    susan.say('a slip')
+    david.say('something rude')
+    expect(boss.message('something rude')).to_have_count(1)
+    expect(david.message('a slip').locator('xpath=..').locator('.delete')).to_have_count(0)  # not his
+
+    susan.message('a slip').locator('xpath=..').locator('.delete').click()
+    boss.message('something rude').locator('xpath=..').locator('.delete').click()
+
+    for person in (susan, david, boss):
+        expect(person.message('a slip')).to_have_count(0)
+        expect(person.message('something rude')).to_have_count(0)
+    expect(susan.page.locator('.message')).to_have_count(0)

@@ -14,6 +14,8 @@ from ..schemas import (
     MessageOut,
     MessageQuery,
     MessageSource,
+    ReadMark,
+    UnreadList,
     UserList,
 )
 from . import OPTIONAL_TOKEN, bp, json_response
@@ -155,3 +157,31 @@ def new_conversation(fields):
 def get_conversations():
     """List your direct conversations, the newest first."""
     return {'channels': channels.conversations(token_auth.current_user)}
+
+
+@bp.put('/channels/<int:id>/read')
+@bp.auth_required(token_auth)
+@bp.input(ReadMark, arg_name='fields')
+@bp.output({}, status_code=204)
+@bp.doc(
+    responses={
+        400: 'Missing or bad message_id',
+        403: 'Not a member of the channel',
+        404: 'No such channel',
+        413: 'Body larger than the server accepts',
+    }
+)
+def mark_read(id, fields):
+    """Record what you have read in a channel: up to ``message_id``. The mark only moves forward."""
+    caller = token_auth.current_user
+    channels.mark_read(caller, channels.find_channel(id, caller), fields['message_id'])
+    return ''
+
+
+@bp.get('/unread')
+@bp.auth_required(token_auth)
+@bp.output(UnreadList)
+def get_unread():
+    """For each of your channels and conversations: the last message you read
+    and how many messages of others came after it."""
+    return {'channels': channels.unread_counts(token_auth.current_user)}

@@ -20,4 +20,5 @@ def test_a_body_is_required_where_its_schema_requires_a_field(client):
         'POST /api/channels': True,
         'POST /api/channels/{id}/messages': True,
         'POST /api/conversations': True,
+        'PUT /api/channels/{id}/read': True,
     }

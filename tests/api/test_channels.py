@@ -302,3 +302,36 @@ def test_a_conversation_cannot_be_left_or_opened_with_yourself_or_nobody(client,
     assert client.post('/api/conversations', json={'user_id': david.id}).status_code == 401
     assert client.get('/api/conversations').status_code == 401
     assert len(client.get('/api/conversations', headers=susan.headers).json['channels']) == 1
+
+
+def _unread(client, user):
+    return {
+        c['channel_id']: (c['last_read_id'], c['unread'])
+        for c in client.get('/api/unread', headers=user.headers).json['channels']
+    }
+
+
+def test_unread_counts_others_messages_after_the_last_one_read(client, susan, david, carol):
+    channel = _create(client, susan, 'random').json
+    client.put(f'/api/channels/{channel["id"]}/members/{david.id}', headers=david.headers)
+    theirs = [_say(client, david, channel, f'from david {n}').json['id'] for n in range(3)]
+    _say(client, susan, channel, 'from susan')
+    read = f'/api/channels/{channel["id"]}/read'
+
+    assert _unread(client, susan) == {GENERAL_CHANNEL_ID: (0, 0), channel['id']: (0, 3)}
+    assert client.put(read, json={'message_id': theirs[1]}, headers=susan.headers).status_code == 204
+    assert _unread(client, susan)[channel['id']] == (theirs[1], 1)
+    client.put(read, json={'message_id': theirs[0]}, headers=susan.headers)  # never back
+    assert _unread(client, susan)[channel['id']] == (theirs[1], 1)
+    client.delete(f'/api/messages/{theirs[2]}', headers=david.headers)
+    assert _unread(client, susan)[channel['id']] == (theirs[1], 0)
+
+    assert client.put(read, json={'message_id': 1}, headers=carol.headers).status_code == 403
+    for body in ({}, {'message_id': -1}, {'message_id': 'x'}, {'message_id': 2**70}):
+        assert client.put(read, json=body, headers=susan.headers).status_code == 400, body
+    conversation = _open(client, susan, david).json
+    hidden = client.put(
+        f'/api/channels/{conversation["id"]}/read', json={'message_id': 1}, headers=carol.headers
+    )
+    assert hidden.status_code == 404
+    assert client.get('/api/unread').status_code == 401

@@ -70,8 +70,15 @@ export class MessageList {
   update(message) {
     const known = this.messages.get(message.id);
     if (known && known.updated_at > message.updated_at) return; // an older event arriving late
+    if (known && known.deleted) return; // nothing comes back from a deletion
     const atBottom = this.isAtBottom();
+    // A deleted message's tombstone is kept, unshown, to refuse late events about it.
     this.messages.set(message.id, message);
+    if (message.deleted) {
+      this.items.get(message.id)?.remove();
+      this.items.delete(message.id);
+      return;
+    }
     this.draw(message);
     if (!known && atBottom) this.scrollToBottom();
   }
@@ -103,7 +110,8 @@ export class MessageList {
       edited.textContent = '(edited)';
       meta.append(edited);
     }
-    if (message.user_id === this.me().userId) {
+    const mine = message.user_id === this.me().userId;
+    if (mine) {
       const edit = document.createElement('button');
       edit.type = 'button';
       edit.className = 'edit';
@@ -111,11 +119,32 @@ export class MessageList {
       edit.addEventListener('click', () => this.startEditing(message.id));
       meta.append(edit);
     }
+    // Administrators delete any message (the server checks it too).
+    if (mine || this.users.get(this.me().userId)?.admin) {
+      const remove = document.createElement('button');
+      remove.type = 'button';
+      remove.className = 'delete';
+      remove.textContent = 'delete';
+      remove.addEventListener('click', () => this.remove(message.id, meta));
+      meta.append(remove);
+    }
     const body = document.createElement('div');
     body.className = 'body';
     // The one place HTML is inserted: the server renders and sanitizes it.
     body.innerHTML = message.html;
     item.replaceChildren(meta, body);
+  }
+
+  async remove(id, meta) {
+    try {
+      await this.request('DELETE', `/api/messages/${id}`);
+      // The tombstone's event removes it, here and for everyone.
+    } catch (failure) {
+      const error = document.createElement('span');
+      error.className = 'error';
+      error.textContent = failure.message;
+      meta.append(error);
+    }
   }
 
   insertInOrder(item, id) {

@@ -11,6 +11,9 @@ from bench.soak.run import Soak
 
 
 @pytest.mark.scaled
+# The run alone is 90 s; starting the formation and stopping its PostgreSQL
+# server take more than the suite's 120 s per test leaves.
+@pytest.mark.timeout(300)
 def test_the_scaled_formation_keeps_every_invariant_through_each_kind_of_fault():
     # 90 s: 100 websocket clients, posters, readers and a flooder; a web
     # process killed and one terminated, the worker and the clock killed,

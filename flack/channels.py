@@ -51,8 +51,7 @@ def can_see(viewer, channel):
 
 
 def is_member(user, channel_id):
-    statement = select(Membership).where(Membership.channel_id == channel_id, Membership.user_id == user.id)
-    return db.session.scalar(statement) is not None
+    return db.session.get(Membership, (channel_id, user.id)) is not None
 
 
 def members(channel):

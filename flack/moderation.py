@@ -16,11 +16,9 @@ import logging
 
 from apiflask import abort
 
-from . import chat, presence
-from .auth import revoke_token
+from . import accounts, chat
 from .extensions import db
 from .models import User, timestamp
-from .realtime.server import socketio_if_any
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +58,16 @@ def suspendable_user(admin, user_id):
 
 
 def suspend(admin, user):
-    """Suspend ``user``: their token stops working, their connections close,
-    they go offline, and signing in is refused until they are reinstated."""
-    if user.suspended_at is None:
+    """Suspend ``user``: signed out as by ``DELETE /api/tokens`` (token
+    revoked, connections closed, offline), and signing in is refused until
+    they are reinstated."""
+    newly = user.suspended_at is None
+    if newly:
         user.suspended_at = timestamp()
-        revoke_token(user)
         user.touch()
-        db.session.commit()
+    accounts.sign_out(user)  # commits the suspension with the revoked token
+    if newly:
         log.info('event=user_suspended user_id=%s by_user_id=%s', user.id, admin.id)
-    server = socketio_if_any()
-    if server is not None and server.server is not None:
-        for sid in presence.connections_of(user):
-            server.server.disconnect(sid, namespace='/')
-    presence.mark_offline(user)
 
 
 def reinstate(admin, user):

@@ -23,6 +23,9 @@ expect = playwright_api.expect
 
 # Refreshed by FLACK_UPDATE_SCREENSHOT=1 make test; shown in the README.
 README_SCREENSHOT = ROOT / 'docs' / 'flack-chat.png'
+README_PHONE_SCREENSHOT = ROOT / 'docs' / 'flack-phone.png'
+DESKTOP = {'width': 1280, 'height': 720}
+PHONE = {'width': 360, 'height': 740}
 HOSTILE_NICKNAME = '<img src=x onerror=alert(1)>'
 
 
@@ -60,8 +63,8 @@ def server(request, tmp_path):
 class Person:
     """One browser context: a user at their own browser, watched for trouble."""
 
-    def __init__(self, browser, server):
-        self.context = browser.new_context(viewport={'width': 1100, 'height': 700})
+    def __init__(self, browser, server, viewport=DESKTOP):
+        self.context = browser.new_context(viewport=viewport)
         self.page = self.context.new_page()
         self.server = server
         self.console_errors = []
@@ -103,6 +106,28 @@ class Person:
     def person(self, nickname):
         return self.page.locator('#users li', has=self.page.locator('.name', has_text=nickname))
 
+    def channel(self, name):
+        """One of your channels in the sidebar, by name."""
+        return self.page.locator('#channel-list .channel', has_text=f'# {name}')
+
+    def conversation(self, nickname):
+        return self.page.locator('#conversation-list .channel', has_text=nickname)
+
+    def unread(self, entry):
+        return entry.locator('.unread')
+
+    def open_channel(self, entry, title):
+        """Open a channel or conversation from the sidebar and wait for its messages."""
+        with self.page.expect_response(lambda response: '/messages?limit=' in response.url):
+            entry.click()
+        expect(self.page.locator('#channel-title')).to_have_text(title)
+
+    def heard(self):
+        """Every Socket.IO frame this page receives from now on, as text."""
+        frames = []
+        self.page.on('websocket', lambda ws: ws.on('framereceived', lambda frame: frames.append(str(frame))))
+        return frames
+
     def close(self):
         self.context.close()
 
@@ -111,8 +136,8 @@ class Person:
 def people(browser, server):
     made = []
 
-    def arrive():
-        made.append(Person(browser, server).open())
+    def arrive(viewport=DESKTOP):
+        made.append(Person(browser, server, viewport).open())
         return made[-1]
 
     yield arrive
@@ -147,9 +172,6 @@ def test_two_people_chat_live_with_markdown_presence_and_previews(server, people
     expect(susan.page.locator('#stats-line')).to_have_attribute('points', re.compile(r'\d+(\.\d+)?,\d'))
     susan.page.screenshot(path=str(tmp_path / 'susan.png'))
     david.page.screenshot(path=str(tmp_path / 'david.png'))
-    if os.environ.get('FLACK_UPDATE_SCREENSHOT') == '1':
-        README_SCREENSHOT.parent.mkdir(exist_ok=True)
-        susan.page.screenshot(path=str(README_SCREENSHOT))
     for person in (susan, david):
         assert person.console_errors == [] and person.failed_requests == []
 
@@ -358,7 +380,7 @@ def _post_directly(server, tmp_path, sources):
         db.engine.dispose()
 
 
-def test_the_page_shows_general_only_though_its_user_hears_their_other_channels(server, people):
+def test_the_page_shows_the_open_channel_only_though_its_user_hears_their_other_channels(server, people):
     susan = people().sign_in('susan')
     token = requests.post(f'{server.url}/api/tokens', auth=('susan', 'correct horse'), timeout=10).json()[
         'token'
@@ -375,6 +397,157 @@ def test_the_page_shows_general_only_though_its_user_hears_their_other_channels(
     expect(susan.message('said in general')).to_have_count(1)
     time.sleep(0.5)  # the other channel's event came first: time for it to be (wrongly) shown
     expect(susan.message('said in random')).to_have_count(0)
+    expect(susan.unread(susan.channel('random'))).to_have_count(0)  # her own message: nothing unread
+
+    susan.open_channel(susan.channel('random'), '# random')
+    expect(susan.message('said in random')).to_have_count(1)
+    expect(susan.message('said in general')).to_have_count(0)
+
+
+def test_three_people_channels_with_unread_counts_and_a_conversation_the_third_never_sees(people, tmp_path):
+    alice = people().sign_in('alice')
+    bob = people().sign_in('bob')
+    carol = people().sign_in('carol')
+    carol_heard = carol.heard()
+    carol.page.reload()  # her frames recorded from the connection on
+    expect(carol.page.locator('#connection')).to_have_text('connected')
+    carol.say('morning, all')
+    bob.say('morning! **coffee** first')
+    expect(alice.message('coffee first')).to_have_count(1)
+
+    alice.page.fill('#new-channel-name', 'plans')
+    alice.page.click('#new-channel-form button')
+    expect(alice.page.locator('#channel-title')).to_have_text('# plans')
+    bob.page.click('.browse summary')
+    bob.page.locator('.other-channels li', has_text='plans').locator('.join').click()
+    expect(bob.page.locator('#channel-title')).to_have_text('# plans')
+    bob.open_channel(bob.channel('general'), '# general')
+
+    alice.say('first plan')
+    alice.say('second plan')
+    expect(alice.message('second plan')).to_have_count(1)
+    expect(bob.unread(bob.channel('plans'))).to_have_text('2')
+    expect(bob.page).to_have_title('(2) Flack')
+    expect(carol.channel('plans')).to_have_count(0)  # not hers: under More channels
+    expect(carol.page).to_have_title('Flack')
+
+    plans = bob.channel('plans').get_attribute('data-channel-id')
+    with bob.page.expect_response(lambda response: response.url.endswith(f'/channels/{plans}/read')):
+        bob.open_channel(bob.channel('plans'), '# plans')
+    expect(bob.message('second plan')).to_have_count(1)
+    expect(bob.unread(bob.channel('plans'))).to_have_count(0)
+    expect(bob.page).to_have_title('Flack')
+    bob.page.reload()  # what he read is kept by the server
+    expect(bob.channel('plans')).to_have_count(1)
+    expect(bob.unread(bob.channel('plans'))).to_have_count(0)
+    alice.say('a third plan')
+    expect(bob.unread(bob.channel('plans'))).to_have_text('1')
+
+    alice.person('bob').locator('.talk').click()
+    expect(alice.page.locator('#channel-title')).to_have_text('bob')
+    alice.say('just between us')
+    expect(bob.unread(bob.conversation('alice'))).to_have_text('1')
+    expect(bob.page).to_have_title('(2) Flack')  # every channel's and conversation's
+    if os.environ.get('FLACK_UPDATE_SCREENSHOT') == '1':
+        bob.page.screenshot(path=str(README_SCREENSHOT))
+    bob.open_channel(bob.conversation('alice'), 'alice')
+    expect(bob.message('just between us')).to_have_count(1)
+    expect(bob.page).to_have_title('(1) Flack')
+    bob.say('agreed, quietly')
+    expect(alice.message('agreed, quietly')).to_have_count(1)
+
+    alice.page.screenshot(path=str(tmp_path / 'alice.png'))
+    expect(carol.page.locator('#conversation-list .channel')).to_have_count(0)
+    expect(carol.page).to_have_title('Flack')
+    heard = ''.join(carol_heard)
+    assert 'first plan' not in heard and 'just between us' not in heard and 'agreed, quietly' not in heard
+    assert '"direct": true' not in heard and '"direct":true' not in heard
+    for person in (alice, bob, carol):
+        assert person.console_errors == [] and person.failed_requests == []
+
+
+def test_leaving_a_channel_returns_to_general_and_ends_its_messages(people):
+    alice = people().sign_in('alice')
+    bob = people().sign_in('bob')
+    alice.page.fill('#new-channel-name', 'plans')
+    alice.page.click('#new-channel-form button')
+    bob.page.click('.browse summary')
+    bob.page.locator('.other-channels li', has_text='plans').locator('.join').click()
+    expect(bob.page.locator('#channel-title')).to_have_text('# plans')
+
+    bob.page.click('#leave-channel')
+
+    expect(bob.page.locator('#channel-title')).to_have_text('# general')
+    expect(bob.channel('plans')).to_have_count(0)
+    alice.say('after bob left')
+    expect(alice.message('after bob left')).to_have_count(1)
+    alice.open_channel(alice.channel('general'), '# general')
+    alice.say('a sign of life')
+    expect(bob.message('a sign of life')).to_have_count(1)
+    expect(bob.page).to_have_title('Flack')  # nothing counted from the channel he left
+    expect(bob.page.locator('.other-channels li', has_text='plans')).to_have_count(1)
+
+
+def test_a_taken_channel_name_is_refused_in_words(people):
+    alice = people().sign_in('alice')
+    alice.page.fill('#new-channel-name', 'General')
+    alice.page.click('#new-channel-form button')
+    expect(alice.page.locator('#new-channel-error')).to_contain_text('taken')
+    expect(alice.page.locator('#channel-title')).to_have_text('# general')
+
+
+def test_an_administrator_suspends_and_reinstates_from_the_people_list(people):
+    boss = people().sign_in('boss')
+    susan = people().sign_in('susan')
+    david = people().sign_in('david')
+    expect(david.person('susan').locator('.suspend')).to_have_count(0)  # not his to do
+    expect(boss.person('boss').locator('.suspend')).to_have_count(0)
+
+    boss.person('susan').locator('.suspend').click()
+
+    expect(susan.page.locator('#sign-in-error')).to_have_text('Your session has ended. Sign in again.')
+    expect(david.person('susan').locator('.state')).to_have_text('suspended')
+    susan.page.fill('#nickname', 'susan')
+    susan.page.fill('#password', 'correct horse')
+    susan.page.click('#sign-in-form button[type=submit]')
+    expect(susan.page.locator('#sign-in-error')).to_have_text(
+        'This account is suspended by an administrator.'
+    )
+
+    boss.person('susan').locator('.reinstate').click()
+    expect(david.person('susan').locator('.state')).not_to_have_text('suspended')
+    susan.sign_in('susan')
+
+
+def test_the_phone_layout_folds_the_sidebar_away(people, tmp_path):
+    alice = people().sign_in('alice')
+    alice.page.fill('#new-channel-name', 'plans')
+    alice.page.click('#new-channel-form button')
+    alice.say('phones welcome')
+    phone = people(PHONE).sign_in('bob')
+
+    assert phone.page.evaluate('document.documentElement.scrollWidth') <= PHONE['width']  # nothing sideways
+    expect(phone.page.locator('#side')).to_be_hidden()
+    expect(phone.page.locator('#source')).to_be_visible()
+    alice.open_channel(alice.channel('general'), '# general')
+    alice.say('hello from a desktop')
+    expect(phone.message('hello from a desktop')).to_be_visible()
+
+    phone.page.click('#menu')
+    expect(phone.page.locator('#side')).to_be_visible()
+    expect(phone.page.locator('#messages')).to_be_hidden()
+    phone.page.click('.browse summary')
+    phone.page.locator('.other-channels li', has_text='plans').locator('.join').click()
+
+    expect(phone.page.locator('#side')).to_be_hidden()
+    expect(phone.page.locator('#channel-title')).to_have_text('# plans')
+    expect(phone.message('phones welcome')).to_be_visible()
+    assert phone.page.evaluate('document.documentElement.scrollWidth') <= PHONE['width']
+    alice.say('news in general')
+    expect(phone.page.locator('#menu-unread')).to_have_text('1')  # the folded sidebar's count
+    phone.page.screenshot(path=str(tmp_path / 'phone.png'))
+    if os.environ.get('FLACK_UPDATE_SCREENSHOT') == '1':
+        phone.page.screenshot(path=str(README_PHONE_SCREENSHOT))
 
 
 def test_deleting_your_own_message_and_an_administrator_deleting_any(people):

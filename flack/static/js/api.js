@@ -15,7 +15,7 @@ function basicCredentials(nickname, password) {
   return 'Basic ' + btoa(String.fromCharCode(...bytes));
 }
 
-export async function request(method, path, { token, body, credentials } = {}) {
+export async function request(method, path, { token, body, credentials, keepalive = false } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (credentials) headers.Authorization = basicCredentials(credentials.nickname, credentials.password);
@@ -24,6 +24,7 @@ export async function request(method, path, { token, body, credentials } = {}) {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
+    keepalive,
   });
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);

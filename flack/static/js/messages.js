@@ -1,7 +1,12 @@
-// The message list: in id order, each message once, whatever order events arrive in.
+// The open channel's messages: in id order, each message once, whatever order events arrive in.
+import { GENERAL } from './channels.js';
 import { hueClass } from './users.js';
 
 const PAGE_SIZE = 50;
+
+// general's messages are the original API's /api/messages.
+export const messagesPath = (channelId) =>
+  channelId === GENERAL ? '/api/messages' : `/api/channels/${channelId}/messages`;
 
 export class MessageList {
   constructor(element, { users, request, me }) {
@@ -11,6 +16,7 @@ export class MessageList {
     this.me = me;
     this.messages = new Map();
     this.items = new Map();
+    this.channelId = GENERAL;
     this.loadingOlder = false;
     this.reachedStart = false;
     element.addEventListener('scroll', () => {
@@ -24,9 +30,22 @@ export class MessageList {
     });
   }
 
+  path() {
+    return messagesPath(this.channelId);
+  }
+
+  // Another channel's messages in place of these.
+  async show(channelId) {
+    this.clear();
+    this.channelId = channelId;
+    await this.loadLatest();
+  }
+
   // The newest page, then older ones as the reader scrolls up.
   async loadLatest() {
-    const { messages } = await this.request('GET', `/api/messages?limit=${PAGE_SIZE}`);
+    const channelId = this.channelId;
+    const { messages } = await this.request('GET', `${this.path()}?limit=${PAGE_SIZE}`);
+    if (channelId !== this.channelId) return; // another channel was opened meanwhile
     this.reachedStart = messages.length < PAGE_SIZE;
     this.addAll(messages);
     this.scrollToBottom();
@@ -35,9 +54,11 @@ export class MessageList {
   async loadOlder() {
     if (this.loadingOlder || this.reachedStart || this.messages.size === 0) return;
     this.loadingOlder = true;
+    const channelId = this.channelId;
     try {
       const oldest = Math.min(...this.messages.keys());
-      const { messages } = await this.request('GET', `/api/messages?limit=${PAGE_SIZE}&before=${oldest}`);
+      const { messages } = await this.request('GET', `${this.path()}?limit=${PAGE_SIZE}&before=${oldest}`);
+      if (channelId !== this.channelId) return;
       this.reachedStart = messages.length < PAGE_SIZE;
       const fromBottom = this.element.scrollHeight - this.element.scrollTop;
       this.addAll(messages);
@@ -49,6 +70,13 @@ export class MessageList {
 
   addAll(messages) {
     for (const message of messages) this.update(message);
+  }
+
+  // The newest message shown, which marks the channel read up to it.
+  newestId() {
+    let newest = 0;
+    for (const [id, message] of this.messages) if (!message.deleted) newest = Math.max(newest, id);
+    return newest;
   }
 
   latestChange() {

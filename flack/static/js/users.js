@@ -1,4 +1,5 @@
-// The participants, with their online state and a colour per user.
+// The participants, with their online state and a colour per user; a
+// button to write to each, and for administrators one to suspend them.
 
 const HUES = 24;
 
@@ -7,9 +8,20 @@ export function hueClass(userId) {
   return `hue-${(userId * 7) % HUES}`;
 }
 
+function actionButton(action, onClick) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = action;
+  button.textContent = action;
+  button.addEventListener('click', onClick);
+  return button;
+}
+
 export class UserList {
-  constructor(element) {
+  constructor(element, { me, actions }) {
     this.element = element;
+    this.me = me; // the session: null while signed out
+    this.actions = actions; // talk(user), suspend(user), reinstate(user)
     this.users = new Map();
     this.listeners = [];
   }
@@ -30,7 +42,19 @@ export class UserList {
     for (const listener of this.listeners) listener(user);
   }
 
+  clear() {
+    this.users.clear();
+    this.element.replaceChildren();
+  }
+
+  // A button named after its action: its label and its class.
+  button(action, user) {
+    return actionButton(action, () => this.actions[action](user));
+  }
+
   render() {
+    const myId = this.me()?.userId;
+    const moderating = Boolean(this.users.get(myId)?.admin);
     const people = [...this.users.values()].sort(
       (a, b) => Number(b.online) - Number(a.online) || a.nickname.localeCompare(b.nickname),
     );
@@ -46,8 +70,14 @@ export class UserList {
         name.textContent = user.nickname;
         const state = document.createElement('span');
         state.className = 'state';
-        state.textContent = user.online ? 'online' : 'offline';
+        state.textContent = user.suspended ? 'suspended' : user.online ? 'online' : 'offline';
         item.append(dot, name, state);
+        if (user.id !== myId && !user.suspended) item.append(this.button('talk', user));
+        // An administrator cannot be suspended (the server refuses it too).
+        if (moderating && user.id !== myId && !user.admin) {
+          const action = user.suspended ? 'reinstate' : 'suspend';
+          item.append(this.button(action, user));
+        }
         return item;
       }),
     );

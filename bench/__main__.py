@@ -2,9 +2,10 @@
 
 For each async mode (eventlet, gevent), starts the floor, Flack on the
 embedded default (and searches its capacity within 512 MiB), then the floor
-with its broadcasts through Redis and Flack scaled out, one after the
-other, measures each, appends the figures as JSON lines to bench/results/,
-and prints the table.
+with its broadcasts through Redis and Flack scaled out, then the channels
+workload on a scaled formation of its own, one after the other, measures
+each, appends the figures as JSON lines to bench/results/, and prints the
+table.
 """
 
 import argparse
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from flack import serving
 
-from . import measure, report, servers, storm
+from . import channels, measure, report, servers, storm
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 CLIENT_COUNTS = (100, 500, 1000, 2000)
@@ -206,6 +207,55 @@ def bench_scaled(deployment, run_id, client_counts, emit):
     emit(bench='write', app='flack-scaled', web_processes=len(urls), via='http', **figures)
 
 
+def bench_channels(postgres_url, mode, run_id, emit):
+    """The channels workload (bench/channels.py) on a scaled formation of its
+    own: its 2,000 users and their posts stay out of the other measures."""
+    ceiling = client_ceiling()
+    if channels.USERS > ceiling:
+        emit(
+            bench='channels',
+            app='flack-scaled',
+            clients=channels.USERS,
+            reason=f'not tried: over {ceiling} clients, what the open files limit and local ports allow',
+        )
+        return
+    with servers.Services(postgres_url) as services:
+        with servers.flack_scaled(
+            services.database_url, services.redis_url, SCALED_WEB_PROCESSES, mode
+        ) as deployment:
+            for record in channels.run(deployment, services, run_id):
+                emit(bench='channels', **record)
+
+
+def bench_mode(arguments, mode, run_id, client_counts, uncompressed_counts, emit):
+    """Every measure but the channels workload, under one async mode."""
+    with servers.floor(async_mode=mode) as deployment:
+        bench_single(deployment, 'floor', run_id, client_counts, uncompressed_counts, emit)
+    with servers.flack_embedded(async_mode=mode) as deployment:
+        bench_single(deployment, 'flack', run_id, client_counts, uncompressed_counts, emit)
+        if arguments.capacity:
+            bench_capacity(deployment, run_id, arguments.capacity_steps, emit)
+    if arguments.skip_scaled:
+        return
+    # A database of its own per mode: each seeds the same users.
+    with servers.Services(arguments.postgres) as services:
+        bench_floor_redis(services.redis_url, run_id, emit, mode)
+        with servers.flack_scaled(
+            services.database_url, services.redis_url, SCALED_WEB_PROCESSES, mode
+        ) as deployment:
+            bench_scaled(
+                deployment,
+                run_id,
+                [c for c in SCALED_CLIENT_COUNTS if c in client_counts] or client_counts,
+                emit,
+            )
+            # Last: it stops the first web process (started again after).
+            deployment.restart_web()
+            storm_clients = STORM_CLIENTS if STORM_CLIENTS in client_counts else max(client_counts)
+            figures = storm.run(deployment, services, storm_clients, run_id)
+            emit(bench='storm', app='flack-scaled', **figures)
+
+
 def main():
     servers.stop_on_sigterm()
     parser = argparse.ArgumentParser(prog='python -m bench', description=__doc__.splitlines()[0])
@@ -236,13 +286,26 @@ def main():
     )
     parser.add_argument('--skip-scaled', action='store_true', help='only the floor and the embedded default')
     parser.add_argument(
+        '--skip-channels',
+        action='store_true',
+        help='leave out the channels workload of the scaled formation (about 4 minutes per async mode)',
+    )
+    parser.add_argument(
+        '--only',
+        choices=('channels',),
+        help='run this workload alone, under each async mode: channels (2,000 clients in 100 channels)',
+    )
+    parser.add_argument(
         '--postgres',
         default=servers.DEFAULT_POSTGRES_URL,
         help='a PostgreSQL server the scaled run may create a database on',
     )
     parser.add_argument('--readme', action='store_true', help='also put the table into README.md')
     arguments = parser.parse_args()
-    for tool in ('wrk', 'node', 'redis-server'):
+    if arguments.only and (arguments.skip_scaled or arguments.skip_channels):
+        parser.error(f'--only {arguments.only} runs what --skip-scaled and --skip-channels leave out')
+    # The channels workload alone reads nothing with wrk.
+    for tool in ('node', 'redis-server') if arguments.only else ('wrk', 'node', 'redis-server'):
         if shutil.which(tool) is None:
             sys.exit(f'bench: {tool} is not installed (Debian packages: wrk, nodejs, redis-server)')
     client_counts = [int(count) for count in arguments.clients.split(',')]
@@ -273,30 +336,10 @@ def main():
     # the same worker class.
     for mode in async_modes:
         emit_mode = functools.partial(emit, async_mode=mode)
-        with servers.floor(async_mode=mode) as deployment:
-            bench_single(deployment, 'floor', run_id, client_counts, uncompressed_counts, emit_mode)
-        with servers.flack_embedded(async_mode=mode) as deployment:
-            bench_single(deployment, 'flack', run_id, client_counts, uncompressed_counts, emit_mode)
-            if arguments.capacity:
-                bench_capacity(deployment, run_id, arguments.capacity_steps, emit_mode)
-        if not arguments.skip_scaled:
-            # A database of its own per mode: each seeds the same users.
-            with servers.Services(arguments.postgres) as services:
-                bench_floor_redis(services.redis_url, run_id, emit_mode, mode)
-                with servers.flack_scaled(
-                    services.database_url, services.redis_url, SCALED_WEB_PROCESSES, mode
-                ) as deployment:
-                    bench_scaled(
-                        deployment,
-                        run_id,
-                        [c for c in SCALED_CLIENT_COUNTS if c in client_counts] or client_counts,
-                        emit_mode,
-                    )
-                    # Last: it stops the first web process (started again after).
-                    deployment.restart_web()
-                    storm_clients = STORM_CLIENTS if STORM_CLIENTS in client_counts else max(client_counts)
-                    figures = storm.run(deployment, services, storm_clients, run_id)
-                    emit_mode(bench='storm', app='flack-scaled', **figures)
+        if arguments.only is None:
+            bench_mode(arguments, mode, run_id, client_counts, uncompressed_counts, emit_mode)
+        if not arguments.skip_scaled and not arguments.skip_channels:
+            bench_channels(arguments.postgres, mode, run_id, emit_mode)
 
     markdown = report.render(records)
     (RESULTS / 'latest.md').write_text(markdown)

@@ -11,6 +11,10 @@ from .servers import ASYNC_MODES
 README = Path(__file__).resolve().parent.parent / 'README.md'
 README_MARKERS = ('<!-- bench:start -->', '<!-- bench:end -->')
 CAPACITY_TARGET = 5000
+# A post in general (every client) costs at least this many times one in the
+# smallest channel: what a cost that grows with the channel's members, not
+# with every client connected, gives with the channels of bench/channels.py.
+CHANNELS_COST_RATIO = 4
 # A Standard-1X dyno's memory: the capacity search's limit.
 CAPACITY_MIB = 512
 
@@ -138,6 +142,177 @@ def _targets(records):
             'scaled: fan-out nothing lost across processes', _all(records, bench='fanout', app='flack-scaled')
         ),
     ]
+
+
+def _channel_records(records):
+    """The channels workload's records, one per channel posted in, by members (general last)."""
+    measured = [r for r in records if r.get('bench') == 'channels' and r.get('channel') is not None]
+    return sorted(measured, key=lambda r: (r['members'], r['channel'] == 'general'))
+
+
+def _general(measured):
+    return next((r for r in measured if r['channel'] == 'general'), None)
+
+
+def _linear_fit(measured):
+    """Least squares of web CPU ms per post on members: (intercept in ms, ms per member, R²)."""
+    xs = [r['members'] for r in measured]
+    ys = [r['cpu_ms_per_post'] for r in measured]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0.0
+    intercept = mean_y - slope * mean_x
+    residual = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys, strict=True))
+    total = sum((y - mean_y) ** 2 for y in ys)
+    return intercept, slope, 1 - residual / total if total else 0.0
+
+
+def _channels_targets(records):
+    """The channels workload's rows of the targets table: (what, measured, met), as ``_targets``."""
+    what = [
+        "channels: every message reaches exactly its channel's members, once",
+        f'channels: CPU per post grows with members: general ≥ {CHANNELS_COST_RATIO}× the smallest channel',
+    ]
+    measured = _channel_records(records)
+    if not measured:
+        not_tried = _find(records, bench='channels', channel=None).get('reason')
+        return [(row, not_tried or 'not measured', '–') for row in what]
+    scale = f' (C={measured[0]["clients"]}, {measured[0]["channels"]} channels)'
+    return [_channels_delivery_row(what[0] + scale, measured), _channels_cost_row(what[1] + scale, measured)]
+
+
+def _channels_delivery_row(what, measured):
+    """Nothing lost, duplicated, misdelivered or failed, every client connected throughout."""
+    counts = {key: sum(r[key] for r in measured) for key in ('lost', 'duplicated', 'misdelivered')}
+    counts['failed'] = sum(r['failed_posts'] for r in measured)
+    everyone = all(r['connected'] == r['clients'] and not r['disconnected'] for r in measured)
+    said = f'{sum(r["posts"] for r in measured)} posts: ' + ', '.join(
+        f'{value} {key}' for key, value in counts.items()
+    )
+    if not everyone:
+        said += '; not every client was connected throughout'
+    return what, said, 'yes' if everyone and not any(counts.values()) else 'NO'
+
+
+def _channels_cost_row(what, measured):
+    """General's CPU per post over the smallest channel's, with the fit for the shape of the curve."""
+    general, smallest = _general(measured), measured[0]
+    if general is None or general is smallest or smallest['cpu_ms_per_post'] <= 0:
+        return what, '–', 'NO'
+    ratio = general['cpu_ms_per_post'] / smallest['cpu_ms_per_post']
+    intercept, slope, r2 = _linear_fit(measured)
+    return (
+        what,
+        f'{ratio:.1f}× ({smallest["members"]} members against {general["members"]}); '
+        f'fit {intercept:.1f} ms + {1000 * slope:.0f} µs × members, R² {r2:.2f}',
+        'yes' if ratio >= CHANNELS_COST_RATIO else 'NO',
+    )
+
+
+def _channels_row(mode, record, general):
+    ratio = record['cpu_ms_per_post'] / general['cpu_ms_per_post'] if general else None
+    return [
+        mode,
+        record['channel'],
+        record['members'],
+        record['posts'],
+        record['cpu_ms_per_post'],
+        cell(ratio, digits=2),
+        cell(record['redis_cpu_ms_per_post'], digits=2),
+        record['p50_ms'],
+        record['p99_ms'],
+        record['lost'],
+        record['duplicated'],
+        record['misdelivered'],
+        record['failed_posts'],
+    ]
+
+
+CHANNELS_COLUMNS = [
+    'async mode',
+    'channel',
+    'members',
+    'posts',
+    'web CPU ms/post',
+    '× general',
+    'Redis CPU ms/post',
+    'p50 ms',
+    'p99 ms',
+    'lost',
+    'duplicated',
+    'misdelivered',
+    'failed posts',
+]
+
+
+def _channels_heading(first):
+    sizes = first['channel_sizes']
+    return (
+        f'**Channels**: {first["clients"]} browser-like clients, one per user, half on each of the '
+        f'{first["web_processes"]} web processes of the scaled formation (PostgreSQL, Redis); each user in '
+        f'general and {first["channels_per_user"]} of {first["channels"]} channels drawn with a Zipf-like '
+        f'weighting ({sizes["smallest"]} to {sizes["largest"]} members, median {sizes["median"]:g}). In '
+        f'{first["rounds"]} rounds, messages posted one at a time in each channel shown, through '
+        '`POST /api/channels/<id>/messages` on the web processes in turn, the next once every member has '
+        'the last. CPU: user and system time of both web processes (`/proc`) per post, less what they '
+        'spend idle with the same clients connected (measured after the posts, for as long as they took); '
+        "× general: over general's. Redis likewise. Latency: from the post to the delivery to its last "
+        f'member{_slowest(first["posts"])}. Lost: a member without a message; duplicated: a message heard '
+        'again; misdelivered: heard by a client that is not a member'
+    )
+
+
+def _slowest(posts):
+    # The rank of p99 (bench/load.mjs: the ceiling of 0.99 n) is the last one up to 100 samples.
+    return f' (of {posts} posts, p99 is the slowest)' if posts <= 100 else ''
+
+
+def _channels_fit(mode, measured):
+    """The line under the table: the fit of the curve, the idle baseline, the connecting."""
+    intercept, slope, r2 = _linear_fit(measured)
+    first = measured[0]
+    return (
+        f'{mode}: web CPU ms per post ≈ {intercept:.2f} + {1000 * slope:.1f} µs × members (least squares, '
+        f'R² {r2:.3f}). Idle: {first["idle_web_cpu_ms_per_s"]} ms of CPU a second for the two web processes '
+        f'with every client connected ({first["idle_seconds"]:g} s). Connecting the clients took '
+        f'{first["connect_s"]:g} s: each one coming online is a User event to every client connected, '
+        f'{first["user_events_while_connecting"]} heard'
+    )
+
+
+def _channels_section(records, modes):
+    """The channels workload: every channel posted in, under each mode, and the fit of each."""
+    by_mode = [(mode, _channel_records(_all(records, async_mode=mode))) for mode in modes]
+    by_mode = [(mode, measured) for mode, measured in by_mode if measured]
+    if not by_mode:
+        return ''
+    rows = [
+        _channels_row(mode, record, _general(measured)) for mode, measured in by_mode for record in measured
+    ]
+    fits = '\n\n'.join(_channels_fit(mode, measured) for mode, measured in by_mode)
+    return f'{_channels_heading(by_mode[0][1][0])}\n\n{table(CHANNELS_COLUMNS, rows)}\n\n{fits}'
+
+
+def _channels_chart(records, mode):
+    """Web CPU per post by members: measured as bars, the least-squares line over them."""
+    measured = _channel_records(records)
+    if len(measured) < 2:
+        return ''
+    intercept, slope, _ = _linear_fit(measured)
+    members = [r['members'] for r in measured]
+    top = max(r['cpu_ms_per_post'] for r in measured)
+    return '\n'.join(
+        [
+            '```mermaid',
+            'xychart-beta',
+            f'    title "Channels, {mode}: web CPU ms per post by members (bars), least squares (line)"',
+            f'    x-axis "members (not to scale)" [{", ".join(map(str, members))}]',
+            f'    y-axis "CPU ms per post" 0 --> {int(top * 1.1) + 1}',
+            f'    bar [{", ".join(cell(r["cpu_ms_per_post"]) for r in measured)}]',
+            f'    line [{", ".join(cell(intercept + slope * count) for count in members)}]',
+            '```',
+        ]
+    )
 
 
 def _app(record):
@@ -288,7 +463,7 @@ def _section(records, bench, heading, columns, needs):
 def _targets_side_by_side(records, modes):
     """The targets of each async mode, each against the floor run under the same mode."""
     by_mode = [
-        _targets(mode_records) + storm.targets(mode_records)
+        _targets(mode_records) + storm.targets(mode_records) + _channels_targets(mode_records)
         for mode_records in (_all(records, async_mode=mode) for mode in modes)
     ]
     header = ['target'] + [f'{mode} {column}' for mode in modes for column in ('measured', 'met')]
@@ -316,7 +491,9 @@ def render(records):
         'the same shape\n\n' + _targets_side_by_side(records, modes),
         *(_section(records, *section) for section in SECTIONS),
         storm.render(records),
+        _channels_section(records, modes),
         *(_chart(_all(records, async_mode=mode), mode) for mode in modes),
+        *(_channels_chart(_all(records, async_mode=mode), mode) for mode in modes),
     ]
     return '\n\n'.join(section for section in sections if section) + '\n'
 

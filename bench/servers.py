@@ -176,6 +176,9 @@ class Deployment:
         self.workdir = tempfile.mkdtemp(prefix='flack-bench-')
         self.web = []
         self.tokens = []
+        # The settings every Flack process of it gets, for a bench that works
+        # on its data with Flack's own code (bench/channels.py).
+        self.environ = None
 
     def start_web(self, command, environ, ready_path):
         web = Web(f'web{len(self.web) + 1}', command, environ, ready_path, self.workdir)
@@ -228,6 +231,7 @@ def flack_embedded(async_mode='eventlet'):
 def flack_scaled(database_url, redis_url, web_processes=2, async_mode='eventlet'):
     with Deployment() as deployment:
         environ = base_environment(async_mode, DATABASE_URL=database_url, REDIS_URL=redis_url)
+        deployment.environ = environ
         url = _start_flack(deployment, environ, web_processes)
         deployment.tokens = seed(url)
         yield deployment

@@ -257,6 +257,16 @@ def disconnect(sid):
             mark_offline(user)
 
 
+def unlink(sid):
+    """Forget ``sid``, a connection refused after it was linked, as the
+    database failed: nothing is committed. Its user's online claim goes with
+    their last connection, so that their next one brings them online; if
+    the database has them online, the sweep takes them offline."""
+    user_id, was_last = store().remove_connection(sid)
+    if was_last:
+        store().claim_offline(user_id)
+
+
 def user_of_connection(sid):
     """The user linked to the Socket.IO connection ``sid``, or None."""
     user_id = store().user_of_connection(sid)

@@ -94,19 +94,26 @@ def on_connect(auth=None, *_):
     token = auth.get('token') if isinstance(auth, dict) else None
     if token is not None:
         try:
-            user = user_for_token(token)
+            _link(token)
         except DATABASE_UNAVAILABLE as error:
-            # Refused rather than let in unchecked; the client tries again.
+            # Refused rather than let in unchecked, or deaf to the channels
+            # whose rooms it could not be put in; the client tries again.
+            presence.unlink(request.sid)
             body = error_response(database_unavailable(error))[0]
             raise ConnectionRefusedError(body['error'], body) from None
-        if user is None:
-            raise ConnectionRefusedError('authentication required')
-        presence.connect(user, request.sid)
-        rooms.enter_channels(user, request.sid)
     else:
         # Anyone may read general; a user's other channels come with ping_user.
         join_room(rooms.channel_room(GENERAL_CHANNEL_ID))
     request.environ[ESTABLISHED] = True
+
+
+def _link(token):
+    """Link this connection to the token's user and put it in their channels' rooms."""
+    user = user_for_token(token)
+    if user is None:
+        raise ConnectionRefusedError('authentication required')
+    presence.connect(user, request.sid)
+    rooms.enter_channels(user, request.sid)
 
 
 @answered

@@ -488,6 +488,23 @@ def test_leaving_a_channel_returns_to_general_and_ends_its_messages(people):
     expect(bob.page.locator('.other-channels li', has_text='plans')).to_have_count(1)
 
 
+def test_a_channel_joined_on_another_page_is_listed_once_its_messages_come(people):
+    alice = people().sign_in('alice')
+    bob_at_work = people().sign_in('bob')
+    bob_at_home = people().sign_in('bob')
+    alice.page.fill('#new-channel-name', 'plans')
+    alice.page.click('#new-channel-form button')
+    bob_at_work.page.click('.browse summary')
+    bob_at_work.page.locator('.other-channels li', has_text='plans').locator('.join').click()
+    expect(bob_at_work.page.locator('#channel-title')).to_have_text('# plans')
+
+    alice.say('for the members of plans')
+
+    expect(bob_at_home.unread(bob_at_home.channel('plans'))).to_have_text('1')
+    bob_at_home.open_channel(bob_at_home.channel('plans'), '# plans')
+    expect(bob_at_home.message('for the members of plans')).to_have_count(1)
+
+
 def test_a_taken_channel_name_is_refused_in_words(people):
     alice = people().sign_in('alice')
     alice.page.fill('#new-channel-name', 'General')

@@ -8,17 +8,19 @@ export const GENERAL = 1;
 export const channelOf = (message) => message.channel_id ?? GENERAL;
 
 export class ChannelNav {
-  constructor(elements, { users, unread, request, me, onSelect }) {
+  constructor(elements, { users, unread, request, me, act, onSelect }) {
     this.elements = elements;
     this.users = users;
     this.unread = unread;
     this.request = request;
     this.me = me;
+    this.act = act; // runs a user's action, and says if it fails
     this.onSelect = onSelect;
     this.channels = new Map(); // public channels, id -> channel
     this.mine = new Set([GENERAL]); // the public channels you are a member of
     this.conversations = new Map(); // your direct conversations, id -> channel
     this.current = GENERAL;
+    this.learning = new Map(); // channel id -> the promise of learn()
     // A conversation is named after the other person, who may be renamed.
     users.onChange(() => this.render());
   }
@@ -76,23 +78,35 @@ export class ChannelNav {
     this.update(channel);
   }
 
-  left(id) {
+  async left(id) {
     this.mine.delete(id);
     this.unread.forget(id);
-    if (this.current === id) this.select(GENERAL);
+    if (this.current === id) await this.select(GENERAL);
     else this.render();
   }
 
   // A message arrived for a channel this page does not count as yours: a
-  // conversation someone opened with you, its own event still on its way,
-  // or a channel just left (its last events still on theirs). True if it
-  // is a conversation of yours.
-  async learn(id) {
+  // conversation someone opened with you, its own event still on its way;
+  // a channel you joined on another page (your connections hear it from
+  // then on); or one just left here, its last events still on their way.
+  // True if it is yours.
+  learn(id) {
+    // One question a channel, however many of its messages come meanwhile.
+    if (!this.learning.has(id)) this.learning.set(id, this.findOut(id).finally(() => this.learning.delete(id)));
+    return this.learning.get(id);
+  }
+
+  async findOut(id) {
     if (this.isOpen(id)) return true;
-    if (this.channels.has(id)) return false;
-    const channel = await this.request('GET', `/api/channels/${id}`);
-    if (channel.direct) this.update(channel);
-    return Boolean(channel.direct);
+    if (!this.channels.has(id)) {
+      const channel = await this.request('GET', `/api/channels/${id}`);
+      if (channel.direct) this.update(channel);
+      return Boolean(channel.direct);
+    }
+    const { channels: mine } = await this.request('GET', '/api/channels?member=1');
+    if (!mine.some((channel) => channel.id === id)) return false;
+    this.joined(this.channels.get(id));
+    return true;
   }
 
   select(id) {
@@ -154,11 +168,13 @@ export class ChannelNav {
     join.type = 'button';
     join.className = 'join';
     join.textContent = 'join';
-    join.addEventListener('click', async () => {
-      await this.request('PUT', `/api/channels/${channel.id}/members/${this.me().userId}`);
-      this.joined(channel);
-      this.select(channel.id);
-    });
+    join.addEventListener('click', () =>
+      this.act(async () => {
+        await this.request('PUT', `/api/channels/${channel.id}/members/${this.me().userId}`);
+        this.joined(channel);
+        await this.select(channel.id);
+      }),
+    );
     item.append(name, join);
     return item;
   }

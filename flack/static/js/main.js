@@ -67,7 +67,7 @@ const nav = new ChannelNav(
     noOthers: document.getElementById('no-other-channels'),
     conversationList: document.getElementById('conversation-list'),
   },
-  { users, unread, request: authorized, me, onSelect: (channel) => openChannel(channel) },
+  { users, unread, request: authorized, me, act: (action) => act(action), onSelect: (channel) => openChannel(channel) },
 );
 const messages = new MessageList(document.getElementById('messages'), {
   users,
@@ -166,7 +166,8 @@ function heard(message) {
   } else if (nav.isOpen(channelId)) {
     unread.add(channelId, message);
   } else {
-    // A conversation someone opened with you, its event not here yet.
+    // A conversation opened with you, its event not here yet, or a channel
+    // you joined on another page.
     nav.learn(channelId).then((yours) => yours && unread.add(channelId, message), () => {});
   }
 }
@@ -180,7 +181,7 @@ async function catchUp(since) {
   changedUsers.forEach((user) => users.update(user));
   messages.addAll(changedMessages);
   await nav.load(); // channels made, conversations opened, unread counts
-  if (nav.current !== messages.channelId) nav.select(nav.current); // the open one was left elsewhere
+  if (nav.current !== messages.channelId) await nav.select(nav.current); // the open one was left elsewhere
   else markRead();
 }
 
@@ -197,7 +198,7 @@ async function act(action) {
 async function talkTo(user) {
   const conversation = await authorized('POST', '/api/conversations', { body: { user_id: user.id } });
   nav.update(conversation);
-  nav.select(conversation.id);
+  await nav.select(conversation.id);
 }
 
 // Suspend (PUT) or reinstate (DELETE); the user's event redraws them.
@@ -322,7 +323,7 @@ page.newChannelForm.addEventListener('submit', async (event) => {
     const channel = await authorized('POST', '/api/channels', { body });
     page.newChannelForm.reset();
     nav.joined(channel);
-    nav.select(channel.id);
+    await nav.select(channel.id);
   } catch (error) {
     page.newChannelError.textContent = error.message;
   }
@@ -332,7 +333,7 @@ page.leaveButton.addEventListener('click', () =>
   act(async () => {
     const channelId = messages.channelId;
     await authorized('DELETE', `/api/channels/${channelId}/members/${session.userId}`);
-    nav.left(channelId);
+    await nav.left(channelId);
   }),
 );
 

@@ -230,16 +230,31 @@ def mark_seen(user):
         user.online = True
         user.last_seen_at = now
         user.touch()
-        db.session.commit()
+        _commit_or_give_back(lambda: store().claim_offline(user.id))
 
 
 def mark_offline(user):
     """Take ``user`` offline now; if they were online, commit it (a broadcast)."""
     if store().claim_offline(user.id) and user.online:
+        last_seen = store().last_seen(user.id) or user.last_seen_at
         user.online = False
-        user.last_seen_at = store().last_seen(user.id) or user.last_seen_at
+        user.last_seen_at = last_seen
         user.touch()
+        _commit_or_give_back(lambda: store().claim_online(user.id, last_seen))
+
+
+def _commit_or_give_back(give_back):
+    """Commit a flip the store let this caller make; if the database fails,
+    give the claim back, so that the next caller (the user's next sign of
+    life, the sweep's next tick) makes it again rather than find it made."""
+    try:
         db.session.commit()
+    except Exception:
+        # The session is unusable until rolled back: the request's error
+        # answer (a 503) reads nothing through it then.
+        db.session.rollback()
+        give_back()
+        raise
 
 
 def connect(user, sid):

@@ -65,6 +65,24 @@ def failed(request):
     return any(report.failed for report in reports.values())
 
 
+@contextmanager
+def database_fails_at(app, fragment):
+    """Make ``app``'s database fail every statement containing ``fragment``,
+    with the error SQLAlchemy raises for a lost connection."""
+
+    def fail(connection, cursor, statement, *_):
+        if fragment in statement:
+            raise sqlalchemy.exc.OperationalError(statement, None, ConnectionError('the database went away'))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, 'before_cursor_execute', fail)
+    try:
+        yield
+    finally:
+        event.remove(engine, 'before_cursor_execute', fail)
+
+
 def make_environ(tmp_path, **overrides):
     """Environment variables for an embedded Flack on its own SQLite file."""
     environ = {

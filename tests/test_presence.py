@@ -5,11 +5,14 @@ import threading
 import time
 
 import pytest
+import sqlalchemy
 
 from flack import presence
 from flack.extensions import db
 from flack.models import User
 from flack.presence import MemoryPresenceStore, RedisPresenceStore
+
+from .conftest import database_fails_at
 
 
 @pytest.fixture(params=['memory', 'redis'])
@@ -128,6 +131,31 @@ def test_online_flags_left_by_an_earlier_run_are_swept(app_factory, client, susa
         presence.sweep(now=later)
 
     assert _online(restarted.test_client(), susan) is False
+
+
+def test_a_user_the_database_failed_to_bring_online_comes_online_with_their_next_request(app, client, susan):
+    with app.app_context():
+        presence.sweep(now=time.time() + app.config['PRESENCE_TIMEOUT'] + 1)
+
+    with database_fails_at(app, 'UPDATE users'):
+        assert client.get('/api/messages', headers=susan.headers).status_code == 503
+    assert _online(client, susan) is False
+    client.get('/api/messages', headers=susan.headers)
+
+    assert _online(client, susan) is True
+
+
+def test_a_user_the_database_failed_to_take_offline_is_taken_offline_by_the_next_sweep(app, client, susan):
+    later = time.time() + app.config['PRESENCE_TIMEOUT'] + 1
+
+    with app.app_context():
+        with database_fails_at(app, 'UPDATE users'), pytest.raises(sqlalchemy.exc.OperationalError):
+            presence.sweep(now=later)
+        db.session.rollback()
+        assert _online(client, susan) is True
+        presence.sweep(now=later)
+
+    assert _online(client, susan) is False
 
 
 def test_last_seen_at_records_the_last_activity_when_going_offline(app, client, susan):

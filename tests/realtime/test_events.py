@@ -1,11 +1,8 @@
 """Socket.IO handlers, through Flask-SocketIO's test client."""
 
-import sqlalchemy
-from sqlalchemy.exc import OperationalError
-
 from flack import presence
-from flack.extensions import db
 
+from ..conftest import database_fails_at
 from .test_broadcast import heard_models
 
 
@@ -68,19 +65,9 @@ def test_connecting_with_an_invalid_token_is_refused(socket_client):
 def test_a_connection_whose_channels_cannot_be_read_is_refused_not_let_in_deaf(app, socket_client, susan):
     # In a reconnect storm the database can fail after the token is checked,
     # as the connection's rooms are read: let in, it would hear none of its
-    # channels. The failure is raised at that query, as SQLAlchemy raises a
-    # driver's lost connection.
-    def fail_at_the_memberships(connection, cursor, statement, *_):
-        if 'FROM memberships' in statement:
-            raise OperationalError(statement, None, ConnectionError('the database went away'))
-
-    with app.app_context():
-        engine = db.engine
-    sqlalchemy.event.listen(engine, 'before_cursor_execute', fail_at_the_memberships)
-    try:
+    # channels.
+    with database_fails_at(app, 'FROM memberships'):
         refused = socket_client(auth={'token': susan.token})
-    finally:
-        sqlalchemy.event.remove(engine, 'before_cursor_execute', fail_at_the_memberships)
     assert not refused.is_connected()
     assert presence.store(app).connections_of(susan.id) == set()  # not left linked
 

@@ -25,6 +25,8 @@ import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
 
+import { deflating, summary } from './figures.mjs';
+
 const options = JSON.parse(process.argv[2]);
 const CONNECT_BATCH = 50;
 const CONNECT_TIMEOUT_MS = 30000;
@@ -44,22 +46,6 @@ const nextLine = async () => {
   const { value, done } = await lines.next();
   return done ? null : value;
 };
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
-}
-
-function summary(latencies) {
-  const sorted = Float64Array.from(latencies).sort();
-  const ms = (value) => (value === null ? null : Math.round(value * 100) / 100);
-  return {
-    p50_ms: ms(percentile(sorted, 50)),
-    p99_ms: ms(percentile(sorted, 99)),
-    max_ms: ms(sorted.length ? sorted[sorted.length - 1] : null),
-  };
-}
 
 // Each message's source names its channel and its number in the run.
 const prefix = `bench-${options.run_id}-`;
@@ -105,12 +91,6 @@ function connect(url, user) {
     socket.once('connect_error', () => resolve(false));
   });
   return client;
-}
-
-// Whether the server accepted permessage-deflate on this client's websocket.
-function deflating(socket) {
-  const ws = socket.io.engine && socket.io.engine.transport && socket.io.engine.transport.ws;
-  return Boolean(ws && typeof ws.extensions === 'string' && ws.extensions.includes('permessage-deflate'));
 }
 
 async function connectAll(users) {

@@ -22,6 +22,8 @@ import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
 
+import { deflating, summary } from './figures.mjs';
+
 const options = JSON.parse(process.argv[2]);
 const CONNECT_BATCH = 50;
 const DELIVERY_TIMEOUT_MS = 20000;
@@ -42,22 +44,6 @@ const nextLine = () =>
       })
     : Promise.resolve();
 const compression = options.compression !== false;
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
-}
-
-function summary(latencies) {
-  const sorted = Float64Array.from(latencies).sort();
-  const ms = (value) => (value === null ? null : Math.round(value * 100) / 100);
-  return {
-    p50_ms: ms(percentile(sorted, 50)),
-    p99_ms: ms(percentile(sorted, 99)),
-    max_ms: ms(sorted.length ? sorted[sorted.length - 1] : null),
-  };
-}
 
 // Every message carries its number; one record per message tells who got it.
 const prefix = `bench-${options.run_id}-`;
@@ -97,13 +83,6 @@ function connect(url, token) {
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', () => resolve(null));
   });
-}
-
-// Whether the server accepted permessage-deflate on this client's websocket
-// (the `ws` object under Engine.IO's transport names what was agreed).
-function deflating(socket) {
-  const ws = socket.io.engine && socket.io.engine.transport && socket.io.engine.transport.ws;
-  return Boolean(ws && typeof ws.extensions === 'string' && ws.extensions.includes('permessage-deflate'));
 }
 
 // Bytes this client's TCP connection has read so far (frames, headers and

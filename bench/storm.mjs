@@ -25,6 +25,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { io } from 'socket.io-client';
 
+import { percentile } from './figures.mjs';
+
 const options = JSON.parse(process.argv[2]);
 const CONNECT_BATCH = 50;
 const CONNECT_TIMEOUT_MS = 60000;
@@ -228,12 +230,6 @@ async function waitFor(condition, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (!condition() && Date.now() < deadline) await sleep(50);
   return condition();
-}
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
 const seconds = (ms) => (ms === null ? null : Math.round(ms) / 1000);

@@ -113,6 +113,15 @@ class Person:
     def conversation(self, nickname):
         return self.page.locator('#conversation-list .channel', has_text=nickname)
 
+    def create_channel(self, name):
+        self.page.fill('#new-channel-name', name)
+        self.page.click('#new-channel-form button')
+
+    def join(self, name):
+        """Join a channel from the sidebar's More channels."""
+        self.page.click('.browse summary')
+        self.page.locator('.other-channels li', has_text=name).locator('.join').click()
+
     def unread(self, entry):
         return entry.locator('.unread')
 
@@ -415,11 +424,9 @@ def test_three_people_channels_with_unread_counts_and_a_conversation_the_third_n
     bob.say('morning! **coffee** first')
     expect(alice.message('coffee first')).to_have_count(1)
 
-    alice.page.fill('#new-channel-name', 'plans')
-    alice.page.click('#new-channel-form button')
+    alice.create_channel('plans')
     expect(alice.page.locator('#channel-title')).to_have_text('# plans')
-    bob.page.click('.browse summary')
-    bob.page.locator('.other-channels li', has_text='plans').locator('.join').click()
+    bob.join('plans')
     expect(bob.page.locator('#channel-title')).to_have_text('# plans')
     bob.open_channel(bob.channel('general'), '# general')
 
@@ -469,10 +476,8 @@ def test_three_people_channels_with_unread_counts_and_a_conversation_the_third_n
 def test_leaving_a_channel_returns_to_general_and_ends_its_messages(people):
     alice = people().sign_in('alice')
     bob = people().sign_in('bob')
-    alice.page.fill('#new-channel-name', 'plans')
-    alice.page.click('#new-channel-form button')
-    bob.page.click('.browse summary')
-    bob.page.locator('.other-channels li', has_text='plans').locator('.join').click()
+    alice.create_channel('plans')
+    bob.join('plans')
     expect(bob.page.locator('#channel-title')).to_have_text('# plans')
 
     bob.page.click('#leave-channel')
@@ -492,10 +497,8 @@ def test_a_channel_joined_on_another_page_is_listed_once_its_messages_come(peopl
     alice = people().sign_in('alice')
     bob_at_work = people().sign_in('bob')
     bob_at_home = people().sign_in('bob')
-    alice.page.fill('#new-channel-name', 'plans')
-    alice.page.click('#new-channel-form button')
-    bob_at_work.page.click('.browse summary')
-    bob_at_work.page.locator('.other-channels li', has_text='plans').locator('.join').click()
+    alice.create_channel('plans')
+    bob_at_work.join('plans')
     expect(bob_at_work.page.locator('#channel-title')).to_have_text('# plans')
 
     alice.say('for the members of plans')
@@ -507,8 +510,7 @@ def test_a_channel_joined_on_another_page_is_listed_once_its_messages_come(peopl
 
 def test_a_taken_channel_name_is_refused_in_words(people):
     alice = people().sign_in('alice')
-    alice.page.fill('#new-channel-name', 'General')
-    alice.page.click('#new-channel-form button')
+    alice.create_channel('General')
     expect(alice.page.locator('#new-channel-error')).to_contain_text('taken')
     expect(alice.page.locator('#channel-title')).to_have_text('# general')
 
@@ -538,8 +540,7 @@ def test_an_administrator_suspends_and_reinstates_from_the_people_list(people):
 
 def test_the_phone_layout_folds_the_sidebar_away(people, tmp_path):
     alice = people().sign_in('alice')
-    alice.page.fill('#new-channel-name', 'plans')
-    alice.page.click('#new-channel-form button')
+    alice.create_channel('plans')
     alice.say('phones welcome')
     phone = people(PHONE).sign_in('bob')
 
@@ -553,8 +554,7 @@ def test_the_phone_layout_folds_the_sidebar_away(people, tmp_path):
     phone.page.click('#menu')
     expect(phone.page.locator('#side')).to_be_visible()
     expect(phone.page.locator('#messages')).to_be_hidden()
-    phone.page.click('.browse summary')
-    phone.page.locator('.other-channels li', has_text='plans').locator('.join').click()
+    phone.join('plans')
 
     expect(phone.page.locator('#side')).to_be_hidden()
     expect(phone.page.locator('#channel-title')).to_have_text('# plans')

@@ -113,9 +113,14 @@ class Person:
     def conversation(self, nickname):
         return self.page.locator('#conversation-list .channel', has_text=nickname)
 
-    def create_channel(self, name):
+    def submit_channel_name(self, name):
         self.page.fill('#new-channel-name', name)
         self.page.click('#new-channel-form button')
+
+    def create_channel(self, name):
+        """Make a channel and wait until it is the open one: what is said next is said there."""
+        self.submit_channel_name(name)
+        expect(self.page.locator('#channel-title')).to_have_text(f'# {name}')
 
     def join(self, name):
         """Join a channel from the sidebar's More channels."""
@@ -425,7 +430,6 @@ def test_three_people_channels_with_unread_counts_and_a_conversation_the_third_n
     expect(alice.message('coffee first')).to_have_count(1)
 
     alice.create_channel('plans')
-    expect(alice.page.locator('#channel-title')).to_have_text('# plans')
     bob.join('plans')
     expect(bob.page.locator('#channel-title')).to_have_text('# plans')
     bob.open_channel(bob.channel('general'), '# general')
@@ -510,7 +514,7 @@ def test_a_channel_joined_on_another_page_is_listed_once_its_messages_come(peopl
 
 def test_a_taken_channel_name_is_refused_in_words(people):
     alice = people().sign_in('alice')
-    alice.create_channel('General')
+    alice.submit_channel_name('General')
     expect(alice.page.locator('#new-channel-error')).to_contain_text('taken')
     expect(alice.page.locator('#channel-title')).to_have_text('# general')
 

@@ -146,6 +146,12 @@ class Person:
         self.context.close()
 
 
+def authorization(server, nickname, password='correct horse'):
+    """The headers of a client of the API signed in as ``nickname``."""
+    answer = requests.post(f'{server.url}/api/tokens', auth=(nickname, password), timeout=10)
+    return {'Authorization': f'Bearer {answer.json()["token"]}'}
+
+
 @pytest.fixture
 def people(browser, server):
     made = []
@@ -250,6 +256,35 @@ def test_a_reload_keeps_the_user_signed_in_and_signing_out_returns_to_the_form(s
     expect(susan.page.locator('#sign-in-form')).to_be_visible()
 
 
+def test_what_is_said_while_a_page_starts_reaches_it(server, people):
+    alice = people().sign_in('alice')
+    alice.create_channel('plans')
+    bob = people().sign_in('bob')
+    bob.join('plans')
+    expect(bob.page.locator('#channel-title')).to_have_text('# plans')
+    bob.open_channel(bob.channel('general'), '# general')
+    plans = bob.channel('plans').get_attribute('data-channel-id')
+    headers = authorization(server, 'alice')
+
+    def say_meanwhile(route):
+        # After the page's other first reads, before its connection.
+        first_page = route.fetch()
+        for path, source in (
+            ('/api/messages', 'said as the page started'),
+            (f'/api/channels/{plans}/messages', 'planned as the page started'),
+        ):
+            requests.post(f'{server.url}{path}', json={'source': source}, headers=headers, timeout=10)
+        route.fulfill(response=first_page)
+
+    bob.page.route(re.compile(r'/api/messages\?limit='), say_meanwhile, times=1)
+    bob.page.reload()
+
+    expect(bob.message('said as the page started')).to_have_count(1)
+    expect(bob.unread(bob.channel('plans'))).to_have_text('1')
+    bob.open_channel(bob.channel('plans'), '# plans')
+    expect(bob.message('planned as the page started')).to_have_count(1)
+
+
 def test_the_servers_error_is_shown_in_words(people):
     susan = people().sign_in('susan')
     susan.page.click('#sign-out')
@@ -289,16 +324,26 @@ def test_editing_your_own_message(people):
     expect(david.page.locator('.message')).to_have_count(1)
 
 
-def test_older_messages_load_when_scrolling_up(server, people, tmp_path):
+def test_older_messages_load_when_scrolling_up_each_in_its_place(server, people, tmp_path):
     _post_directly(server, tmp_path, [f'message number {n}' for n in range(80)])
     susan = people().sign_in('susan')
     expect(susan.page.locator('.message')).to_have_count(50)
+    # The first message, far above the page shown, is edited; then one more is said.
+    writer = authorization(server, 'writer')
+    messages = f'{server.url}/api/messages'
+    first = requests.get(f'{messages}?limit=1&before=2', timeout=10).json()['messages'][0]
+    edit = {'source': 'edited: message number 0'}
+    requests.put(f'{messages}/{first["id"]}', json=edit, headers=writer, timeout=10).raise_for_status()
+    requests.post(messages, json={'source': 'message number 80'}, headers=writer, timeout=10)
+    expect(susan.message('message number 80')).to_have_count(1)
+    expect(susan.page.locator('.message')).to_have_count(51)  # not the edited one: it is not in view
 
     susan.page.locator('#messages').evaluate('list => list.scrollTo(0, 0)')
 
-    expect(susan.page.locator('.message')).to_have_count(80)
-    numbers = [int(text.rsplit(' ', 1)[1]) for text in susan.page.locator('.message .body').all_inner_texts()]
-    assert numbers == list(range(80))
+    expect(susan.page.locator('.message')).to_have_count(81)
+    texts = susan.page.locator('.message .body').all_inner_texts()
+    assert [int(text.rsplit(' ', 1)[1]) for text in texts] == list(range(81))
+    assert texts[0].startswith('edited')
 
 
 def _restart_while_away(person, server, tmp_path):
@@ -396,10 +441,7 @@ def _post_directly(server, tmp_path, sources):
 
 def test_the_page_shows_the_open_channel_only_though_its_user_hears_their_other_channels(server, people):
     susan = people().sign_in('susan')
-    token = requests.post(f'{server.url}/api/tokens', auth=('susan', 'correct horse'), timeout=10).json()[
-        'token'
-    ]
-    headers = {'Authorization': f'Bearer {token}'}
+    headers = authorization(server, 'susan')
     channel = requests.post(
         f'{server.url}/api/channels', json={'name': 'random'}, headers=headers, timeout=10
     )

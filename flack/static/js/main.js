@@ -160,7 +160,7 @@ function markRead() {
 function heard(message) {
   const channelId = channelOf(message);
   if (channelId === messages.channelId) {
-    messages.update(message);
+    messages.merge(message);
     if (document.hidden) unread.add(channelId, message);
     else markRead();
   } else if (nav.isOpen(channelId)) {
@@ -179,7 +179,7 @@ async function catchUp(since) {
     authorized('GET', `${messages.path()}?updated_since=${since}`),
   ]);
   changedUsers.forEach((user) => users.update(user));
-  messages.addAll(changedMessages);
+  messages.mergeAll(changedMessages);
   await nav.load(); // channels made, conversations opened, unread counts
   if (nav.current !== messages.channelId) await nav.select(nav.current); // the open one was left elsewhere
   else markRead();
@@ -226,18 +226,24 @@ async function catchUpUntilDone(since, connection) {
   }
 }
 
+// The newest change this page has seen, by the server's stamps: where a
+// catch-up starts (less the margin).
+const latestChange = () => Math.max(messages.latestChange(), users.latestChange());
+
 function connect() {
-  let lastSeen = null;
+  // What changes between the page's first reads and its connection is read
+  // again once connected, as after any reconnect.
+  let lastSeen = latestChange();
   socket = io({ transports: ['websocket', 'polling'], auth: { token: session.token } });
   socket.on('connect', () => {
     showConnection('connected');
     socket.emit('ping_user', session.token);
     clearInterval(pingTimer);
     pingTimer = setInterval(() => socket.emit('ping_user', session.token), PING_INTERVAL_MS);
-    if (lastSeen !== null) catchUpUntilDone(Math.max(0, lastSeen - CATCH_UP_MARGIN_SECONDS), socket);
+    catchUpUntilDone(Math.max(0, lastSeen - CATCH_UP_MARGIN_SECONDS), socket);
   });
   socket.on('disconnect', (reason) => {
-    lastSeen = messages.latestChange();
+    lastSeen = latestChange();
     clearInterval(pingTimer);
     if (reason === 'io server disconnect') socket.connect(); // the server closed us: come back
     showConnection('reconnecting');

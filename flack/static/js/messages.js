@@ -56,8 +56,8 @@ export class MessageList {
     this.loadingOlder = true;
     const channelId = this.channelId;
     try {
-      const oldest = Math.min(...this.messages.keys());
-      const { messages } = await this.request('GET', `${this.path()}?limit=${PAGE_SIZE}&before=${oldest}`);
+      const before = this.oldestId();
+      const { messages } = await this.request('GET', `${this.path()}?limit=${PAGE_SIZE}&before=${before}`);
       if (channelId !== this.channelId) return;
       this.reachedStart = messages.length < PAGE_SIZE;
       const fromBottom = this.element.scrollHeight - this.element.scrollTop;
@@ -70,6 +70,23 @@ export class MessageList {
 
   addAll(messages) {
     for (const message of messages) this.update(message);
+  }
+
+  // An event's or a catch-up's message: shown if it is among or after the
+  // messages shown. One from before them (an old message edited or deleted)
+  // is left out, so that scrolling back reads every message in between; it
+  // is read, as it is then, when the reader gets there.
+  merge(message) {
+    const before = this.messages.size > 0 && !this.messages.has(message.id) && message.id < this.oldestId();
+    if (!before || this.reachedStart) this.update(message);
+  }
+
+  mergeAll(messages) {
+    for (const message of messages) this.merge(message);
+  }
+
+  oldestId() {
+    return Math.min(...this.messages.keys());
   }
 
   // The newest message shown, which marks the channel read up to it.

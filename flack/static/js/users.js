@@ -42,6 +42,12 @@ export class UserList {
     for (const listener of this.listeners) listener(user);
   }
 
+  latestChange() {
+    let latest = 0;
+    for (const user of this.users.values()) latest = Math.max(latest, user.updated_at);
+    return latest;
+  }
+
   clear() {
     this.users.clear();
     this.element.replaceChildren();

@@ -49,9 +49,7 @@ def suspendable_user(admin, user_id):
     if the caller is no administrator or the user is one, a 404 if there is none."""
     if not admin.is_admin:
         abort(403, message='Only administrators suspend and reinstate users.')
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
+    user = db.get_or_404(User, user_id)
     if user.is_admin:
         abort(403, message='An administrator cannot be suspended.')
     return user

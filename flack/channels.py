@@ -182,7 +182,14 @@ def mark_read(user, channel, message_id):
 
 def unread_counts(user):
     """For each of ``user``'s channels and conversations: the last message they
-    read, and how many messages of others came after it (deleted ones aside)."""
+    read, how many messages of others came after it (deleted ones aside), and
+    the newest message when counted, so that a client hearing of messages as
+    it asks counts only those after that one."""
+    newest = (
+        select(func.coalesce(func.max(Message.id), 0))
+        .where(Message.channel_id == Membership.channel_id)
+        .scalar_subquery()
+    )
     unread = (
         select(func.count(Message.id))
         .where(
@@ -194,11 +201,11 @@ def unread_counts(user):
         .scalar_subquery()
     )
     statement = (
-        select(Membership.channel_id, Membership.last_read_id, unread)
+        select(Membership.channel_id, Membership.last_read_id, unread, newest)
         .where(Membership.user_id == user.id)
         .order_by(Membership.channel_id)
     )
     return [
-        {'channel_id': channel_id, 'last_read_id': last_read_id, 'unread': count}
-        for channel_id, last_read_id, count in db.session.execute(statement)
+        {'channel_id': channel_id, 'last_read_id': last_read_id, 'unread': count, 'newest_id': newest_id}
+        for channel_id, last_read_id, count, newest_id in db.session.execute(statement)
     ]

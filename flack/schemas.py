@@ -284,6 +284,12 @@ class Unread(Schema):
     channel_id = Integer()
     last_read_id = Integer(metadata={'description': 'The last message you have read (0: none).'})
     unread = Integer(metadata={'description': "Others' messages after it, deleted ones aside."})
+    newest_id = Integer(
+        metadata={
+            'description': 'The newest message of the channel as it was counted (0: none): '
+            'of the messages a client hears of meanwhile, only those after it are not in unread.'
+        }
+    )
 
 
 class UnreadList(Schema):

@@ -285,6 +285,40 @@ def test_what_is_said_while_a_page_starts_reaches_it(server, people):
     expect(bob.message('planned as the page started')).to_have_count(1)
 
 
+def test_a_message_heard_while_the_counts_are_read_again_is_counted_once(server, people):
+    alice = people().sign_in('alice')
+    alice.create_channel('plans')
+    bob = people().sign_in('bob')
+    bob.join('plans')
+    expect(bob.page.locator('#channel-title')).to_have_text('# plans')
+    bob.open_channel(bob.channel('general'), '# general')
+    plans = bob.channel('plans').get_attribute('data-channel-id')
+    headers = authorization(server, 'alice')
+    asked = []
+
+    def say_as_the_counts_cross(route):
+        asked.append(route.request.url)
+        if len(asked) != 2:  # the page's first read; the second is its connection's catch-up
+            route.continue_()
+            return
+        counts = route.fetch()  # counted before the message is said
+        url = f'{server.url}/api/channels/{plans}/messages'
+        requests.post(url, json={'source': 'said as they were counted'}, headers=headers, timeout=10)
+        time.sleep(1)  # its event reaches the page before the counts do
+        route.fulfill(response=counts)
+
+    bob.page.route('**/api/unread', say_as_the_counts_cross)
+    with bob.page.expect_response(lambda response: '/api/unread' in response.url and len(asked) == 2):
+        bob.page.reload()
+    # Said after the counts' answer came: once it is shown, that answer was taken in.
+    general = f'{server.url}/api/messages'
+    requests.post(general, json={'source': 'after the counts'}, headers=headers, timeout=10)
+    expect(bob.message('after the counts')).to_have_count(1)
+
+    expect(bob.unread(bob.channel('plans'))).to_have_text('1')
+    expect(bob.page).to_have_title('(1) Flack')
+
+
 def test_the_servers_error_is_shown_in_words(people):
     susan = people().sign_in('susan')
     susan.page.click('#sign-out')

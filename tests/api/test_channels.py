@@ -304,9 +304,9 @@ def test_a_conversation_cannot_be_left_or_opened_with_yourself_or_nobody(client,
     assert len(client.get('/api/conversations', headers=susan.headers).json['channels']) == 1
 
 
-def _unread(client, user):
+def _unread(client, user, field=None):
     return {
-        c['channel_id']: (c['last_read_id'], c['unread'])
+        c['channel_id']: c[field] if field else (c['last_read_id'], c['unread'])
         for c in client.get('/api/unread', headers=user.headers).json['channels']
     }
 
@@ -315,10 +315,14 @@ def test_unread_counts_others_messages_after_the_last_one_read(client, susan, da
     channel = _create(client, susan, 'random').json
     client.put(f'/api/channels/{channel["id"]}/members/{david.id}', headers=david.headers)
     theirs = [_say(client, david, channel, f'from david {n}').json['id'] for n in range(3)]
-    _say(client, susan, channel, 'from susan')
+    mine = _say(client, susan, channel, 'from susan').json['id']
     read = f'/api/channels/{channel["id"]}/read'
 
     assert _unread(client, susan) == {GENERAL_CHANNEL_ID: (0, 0), channel['id']: (0, 3)}
+    # What a client hearing of messages as it asks has counted already.
+    assert _unread(client, susan, 'newest_id') == {GENERAL_CHANNEL_ID: 0, channel['id']: mine}
+    in_general = _say(client, carol, {'id': GENERAL_CHANNEL_ID}, 'in general').json['id']
+    assert _unread(client, susan, 'newest_id') == {GENERAL_CHANNEL_ID: in_general, channel['id']: mine}
     assert client.put(read, json={'message_id': theirs[1]}, headers=susan.headers).status_code == 204
     assert _unread(client, susan)[channel['id']] == (theirs[1], 1)
     client.put(read, json={'message_id': theirs[0]}, headers=susan.headers)  # never back

@@ -147,7 +147,7 @@ function markRead() {
   if (document.hidden || !session) return;
   const channelId = messages.channelId;
   const newest = messages.newestId();
-  const recorded = unread.lastRead.get(channelId) ?? 0;
+  const recorded = unread.lastRead(channelId);
   unread.read(channelId, newest);
   if (newest <= recorded) return;
   // The mark only moves forward on the server: the last one sent is the newest.

@@ -1,9 +1,12 @@
 // Unread counts per channel and conversation, and their sum in the page title.
 //
-// The server's counts (GET /api/unread) are taken at start and after a
-// reconnect; between them, the events of messages this page is not showing
+// The server's counts (GET /api/unread) are taken at start and after every
+// connect; between them, the events of messages this page is not showing
 // add to them. A message is counted once, whatever number of events it
-// brings (its previews, its edits), and taken off if it is deleted.
+// brings (its previews, its edits), and taken off if it is deleted. The
+// server says which message its count went up to (newest_id): an event
+// about one after it adds to the count, one about it or before is in it
+// already, however the event and the answer crossed.
 
 const TITLE = 'Flack';
 
@@ -11,63 +14,79 @@ export class UnreadCounts {
   constructor({ me, onChange }) {
     this.me = me;
     this.onChange = onChange;
-    this.lastRead = new Map(); // channel id -> the last message id read
-    this.counts = new Map(); // channel id -> unread messages
-    this.counted = new Map(); // channel id -> the ids this page counted
+    this.channels = new Map(); // channel id -> the state below
+  }
+
+  state(channelId) {
+    if (!this.channels.has(channelId)) {
+      this.channels.set(channelId, {
+        lastRead: 0, // the last message id read
+        counted: 0, // the server's count
+        newest: 0, // the newest message id the server's count saw
+        heard: new Set(), // ids after newest, counted here
+        takenOff: new Set(), // ids up to newest, in the server's count, deleted since
+      });
+    }
+    return this.channels.get(channelId);
+  }
+
+  lastRead(channelId) {
+    return this.channels.get(channelId)?.lastRead ?? 0;
   }
 
   reset(entries) {
-    this.lastRead.clear();
-    this.counts.clear();
-    this.counted.clear();
-    for (const { channel_id: id, last_read_id: lastRead, unread } of entries) {
-      this.lastRead.set(id, lastRead ?? 0);
-      this.counts.set(id, unread);
+    const before = this.channels;
+    this.channels = new Map();
+    for (const { channel_id: id, last_read_id: lastRead, unread, newest_id: newest } of entries) {
+      const state = this.state(id);
+      Object.assign(state, { lastRead: lastRead ?? 0, counted: unread, newest: newest ?? 0 });
+      // What was heard here of messages the server's count had not seen yet.
+      for (const messageId of before.get(id)?.heard ?? []) {
+        if (messageId > state.newest && messageId > state.lastRead) state.heard.add(messageId);
+      }
     }
     this.changed();
   }
 
   count(channelId) {
-    return this.counts.get(channelId) ?? 0;
+    const state = this.channels.get(channelId);
+    return state ? Math.max(0, state.counted + state.heard.size - state.takenOff.size) : 0;
   }
 
   total() {
     let sum = 0;
-    for (const count of this.counts.values()) sum += count;
+    for (const id of this.channels.keys()) sum += this.count(id);
     return sum;
   }
 
   // A message's event, for a channel whose messages are not in view.
   add(channelId, message) {
-    const counted = this.counted.get(channelId) ?? new Set();
-    this.counted.set(channelId, counted);
-    if (message.deleted) {
-      if (counted.delete(message.id)) this.counts.set(channelId, Math.max(0, this.count(channelId) - 1));
-    } else if (
-      message.user_id !== this.me().userId &&
-      message.id > (this.lastRead.get(channelId) ?? 0) &&
-      !counted.has(message.id)
-    ) {
-      counted.add(message.id);
-      this.counts.set(channelId, this.count(channelId) + 1);
+    const state = this.state(channelId);
+    if (message.user_id === this.me().userId || message.id <= state.lastRead) return;
+    const { id } = message;
+    if (id > state.newest) {
+      if (message.deleted ? !state.heard.delete(id) : state.heard.has(id)) return;
+      if (!message.deleted) state.heard.add(id);
     } else {
-      return;
+      if (!message.deleted || state.takenOff.has(id)) return;
+      state.takenOff.add(id);
     }
     this.changed();
   }
 
   // Everything up to ``messageId`` is read in this channel.
   read(channelId, messageId) {
-    this.lastRead.set(channelId, Math.max(messageId, this.lastRead.get(channelId) ?? 0));
-    this.counts.set(channelId, 0);
-    this.counted.delete(channelId);
+    const state = this.state(channelId);
+    state.lastRead = Math.max(messageId, state.lastRead);
+    state.newest = Math.max(messageId, state.newest);
+    state.counted = 0;
+    state.heard.clear();
+    state.takenOff.clear();
     this.changed();
   }
 
   forget(channelId) {
-    this.lastRead.delete(channelId);
-    this.counts.delete(channelId);
-    this.counted.delete(channelId);
+    this.channels.delete(channelId);
     this.changed();
   }
 

@@ -6,13 +6,15 @@ import threading
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 import sqlalchemy
 from sqlalchemy import Engine, event
+from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
-from flack import create_app
+from flack import create_app, models
 from flack.extensions import db
 from flack.models import Message, User, add_general_channel
 from flack.realtime import socketio
@@ -26,6 +28,18 @@ from .services import NEEDS, PostgresDatabase, RedisServer, engine_for, required
 
 def pytest_configure(config):
     required_services()  # a FLACK_REQUIRE_SERVICES naming no known service stops the run here
+
+
+@pytest.fixture(autouse=True, scope='session')
+def quick_password_hashes():
+    """scrypt at a test's cost in this process: the same algorithm and format,
+    a 32nd of the work. At full cost, signing users up and in was two thirds
+    of an API test's time. Servers the tests start as processes hash at full cost."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            models, 'generate_password_hash', partial(generate_password_hash, method='scrypt:1024:8:1')
+        )
+        yield
 
 
 def pytest_terminal_summary(terminalreporter):

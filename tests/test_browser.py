@@ -256,14 +256,18 @@ def test_a_reload_keeps_the_user_signed_in_and_signing_out_returns_to_the_form(s
     expect(susan.page.locator('#sign-in-form')).to_be_visible()
 
 
-def test_what_is_said_while_a_page_starts_reaches_it(server, people):
-    alice = people().sign_in('alice')
-    alice.create_channel('plans')
+def _bob_in_general_and_a_member_of_plans(people):
+    """alice makes plans, bob joins it and goes back to general: his page and plans' id."""
+    people().sign_in('alice').create_channel('plans')
     bob = people().sign_in('bob')
     bob.join('plans')
     expect(bob.page.locator('#channel-title')).to_have_text('# plans')
     bob.open_channel(bob.channel('general'), '# general')
-    plans = bob.channel('plans').get_attribute('data-channel-id')
+    return bob, bob.channel('plans').get_attribute('data-channel-id')
+
+
+def test_what_is_said_while_a_page_starts_reaches_it(server, people):
+    bob, plans = _bob_in_general_and_a_member_of_plans(people)
     headers = authorization(server, 'alice')
 
     def say_meanwhile(route):
@@ -286,13 +290,7 @@ def test_what_is_said_while_a_page_starts_reaches_it(server, people):
 
 
 def test_a_message_heard_while_the_counts_are_read_again_is_counted_once(server, people):
-    alice = people().sign_in('alice')
-    alice.create_channel('plans')
-    bob = people().sign_in('bob')
-    bob.join('plans')
-    expect(bob.page.locator('#channel-title')).to_have_text('# plans')
-    bob.open_channel(bob.channel('general'), '# general')
-    plans = bob.channel('plans').get_attribute('data-channel-id')
+    bob, plans = _bob_in_general_and_a_member_of_plans(people)
     headers = authorization(server, 'alice')
     asked = []
 

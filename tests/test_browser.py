@@ -70,15 +70,31 @@ class Person:
         self.console_errors = []
         self.failed_requests = []
         self.dialogs = []
+        self._in_flight = set()
+        self._cut_off = set()  # on their way when the page was loaded again
+        self.page.on('request', self._request)
+        self.page.on('requestfinished', lambda request: self._in_flight.discard(request))
         self.page.on(
             'console', lambda message: message.type == 'error' and self.console_errors.append(message.text)
         )
         self.page.on('pageerror', lambda error: self.console_errors.append(str(error)))
-        self.page.on('requestfailed', lambda request: self.failed_requests.append(request.url))
+        self.page.on('requestfailed', self._request_failed)
         self.page.on(
             'response', lambda r: r.status >= 400 and self.failed_requests.append(f'{r.status} {r.url}')
         )
         self.page.on('dialog', self._dialog)
+
+    def _request(self, request):
+        # Events come in order: what is on its way when the page starts loading again is cut off
+        # by the browser as the old page goes, as it is for a user who reloads.
+        if request.is_navigation_request() and request.frame == self.page.main_frame:
+            self._cut_off |= self._in_flight
+        self._in_flight.add(request)
+
+    def _request_failed(self, request):
+        self._in_flight.discard(request)
+        if not (request in self._cut_off and request.failure == 'net::ERR_ABORTED'):
+            self.failed_requests.append(f'{request.url} ({request.failure})')
 
     def _dialog(self, dialog):
         self.dialogs.append(dialog.message)

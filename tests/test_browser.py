@@ -333,6 +333,23 @@ def test_a_message_heard_while_the_counts_are_read_again_is_counted_once(server,
     expect(bob.page).to_have_title('(1) Flack')
 
 
+def test_a_message_the_counts_had_before_the_page_showed_it_counts_when_it_comes_to_a_hidden_page(people):
+    # The order the client cannot choose, played on its counts directly: the
+    # server counted messages 11 and 12 of the open channel, the page showed
+    # 11 and was read up to it, then went to the background; 12's event comes.
+    page = people().page
+    counted = page.evaluate("""async () => {
+        const { UnreadCounts } = await import('/static/js/unread.js');
+        const counts = new UnreadCounts({ me: () => ({ userId: 1 }), onChange: () => {} });
+        counts.reset([{ channel_id: 5, last_read_id: 10, unread: 2, newest_id: 12 }]);
+        counts.read(5, 11);
+        counts.add(5, { id: 12, user_id: 2 });
+        counts.add(5, { id: 12, user_id: 2, html: 'its preview' });
+        return [counts.count(5), document.title];
+    }""")
+    assert counted == [1, '(1) Flack']
+
+
 def test_the_servers_error_is_shown_in_words(people):
     susan = people().sign_in('susan')
     susan.page.click('#sign-out')

@@ -74,11 +74,12 @@ export class UnreadCounts {
     this.changed();
   }
 
-  // Everything up to ``messageId`` is read in this channel.
+  // Everything up to ``messageId`` is read in this channel. What the server
+  // counted after it is not, and is counted again when its event comes.
   read(channelId, messageId) {
     const state = this.state(channelId);
     state.lastRead = Math.max(messageId, state.lastRead);
-    state.newest = Math.max(messageId, state.newest);
+    state.newest = state.lastRead;
     state.counted = 0;
     state.heard.clear();
     state.takenOff.clear();

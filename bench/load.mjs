@@ -28,7 +28,8 @@ const options = JSON.parse(process.argv[2]);
 const CONNECT_BATCH = 50;
 const DELIVERY_TIMEOUT_MS = 20000;
 const LINGER_MS = 2000;
-const WARM_UP_ROUNDS = 50;
+// Untimed rounds of posts before a write run (option `warm_up_rounds`).
+const WARM_UP_ROUNDS = options.warm_up_rounds ?? 50;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const say = (line) => process.stdout.write(JSON.stringify(line) + '\n');
@@ -217,7 +218,7 @@ async function fanout() {
 async function write() {
   const [listener] = await connectMany(1, true, [options.listen_url]);
   const posterSockets = await connectMany(options.posters, false, [options.post_url]);
-  // One untimed round first, so that neither side is timed while warming up
+  // Untimed rounds first, so that neither side is timed while warming up
   // (new HTTP connections, the first runs of the code that posts).
   for (let round = 0; round < WARM_UP_ROUNDS; round++) {
     await Promise.all(

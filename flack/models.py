@@ -3,7 +3,19 @@
 import time
 
 from flask import current_app
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, event, false, insert, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+    false,
+    insert,
+    text,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.sql.functions import FunctionElement
@@ -196,6 +208,11 @@ def _add_general(target, connection, **kw):
 
 class Message(Announced, db.Model):
     __tablename__ = 'messages'
+    __table_args__ = (
+        # A channel's messages by id: its pages, its newest message and the
+        # unread ones after a mark, read without visiting other channels' rows.
+        Index('ix_messages_channel_id_id', 'channel_id', 'id'),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(Text)
@@ -203,7 +220,6 @@ class Message(Announced, db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey('users.id'), index=True)
     channel_id: Mapped[int] = mapped_column(
         ForeignKey('channels.id'),
-        index=True,
         default=GENERAL_CHANNEL_ID,
         server_default=str(GENERAL_CHANNEL_ID),
     )

@@ -9,13 +9,13 @@ import time
 
 import redis
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-from sqlalchemy import event
+from sqlalchemy import event, text
 
-from flack import chat
+from flack import chat, create_app
 from flack.extensions import db
 from flack.models import Message, User
 
-from .conftest import Accounts
+from .conftest import Accounts, make_environ
 
 
 def _post_messages(app, author_ids, count):
@@ -171,3 +171,18 @@ def test_a_scaled_read_sends_one_small_query_and_redis_hears_of_it_only_now_and_
     client.post('/api/messages', json={'source': 'two'}, headers=susan.headers)
     listing = client.get('/api/messages', headers=susan.headers).json['messages']
     assert [m['source'] for m in listing] == ['one', 'two']
+
+
+def test_postgresql_sessions_compile_no_query_and_end_idle_transactions(tmp_path, postgres_database):
+    # JIT compiling cost a member of 101 channels 0.2 s on every unread count
+    # (docs/architecture.md); an idle transaction would hold back change stamps.
+    app = create_app(make_environ(tmp_path, DATABASE_URL=postgres_database.url))
+    with app.app_context():
+        try:
+            settings = db.session.execute(
+                text("SELECT current_setting('jit'), current_setting('idle_in_transaction_session_timeout')")
+            ).one()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    assert tuple(settings) == ('off', '10s')

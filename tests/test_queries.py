@@ -7,15 +7,16 @@ and a write on a read (every poll by every client becoming a transaction).
 
 import time
 
+import pytest
 import redis
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy import event, text
 
-from flack import chat, create_app
+from flack import chat
 from flack.extensions import db
 from flack.models import Message, User
 
-from .conftest import Accounts, make_environ
+from .conftest import Accounts
 
 
 def _post_messages(app, author_ids, count):
@@ -173,16 +174,12 @@ def test_a_scaled_read_sends_one_small_query_and_redis_hears_of_it_only_now_and_
     assert [m['source'] for m in listing] == ['one', 'two']
 
 
-def test_postgresql_sessions_compile_no_query_and_end_idle_transactions(tmp_path, postgres_database):
+@pytest.mark.parametrize('database_url', ['postgresql'], indirect=True)
+def test_postgresql_sessions_compile_no_query_and_end_idle_transactions(app):
     # JIT compiling cost a member of 101 channels 0.2 s on every unread count
     # (docs/architecture.md); an idle transaction would hold back change stamps.
-    app = create_app(make_environ(tmp_path, DATABASE_URL=postgres_database.url))
     with app.app_context():
-        try:
-            settings = db.session.execute(
-                text("SELECT current_setting('jit'), current_setting('idle_in_transaction_session_timeout')")
-            ).one()
-        finally:
-            db.session.remove()
-            db.engine.dispose()
+        settings = db.session.execute(
+            text("SELECT current_setting('jit'), current_setting('idle_in_transaction_session_timeout')")
+        ).one()
     assert tuple(settings) == ('off', '10s')
